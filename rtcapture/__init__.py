@@ -1,0 +1,5 @@
+"""rtcapture: record, replay and analyse OpenAI Realtime API sessions."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

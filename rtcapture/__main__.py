@@ -1,0 +1,5 @@
+"""``python -m rtcapture``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,98 @@
+"""The ``rtcapture`` command group: global options and command registration.
+
+Each command lives in ``rtcapture/commands/<name>.py``; this module only wires them up.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+
+import click
+
+from . import __version__
+from .store import Store, open_store
+from .store.db import DEFAULT_URL
+
+
+@dataclass
+class AppContext:
+    """Global options, shared by every command."""
+
+    db_url: str = DEFAULT_URL
+    verbose: int = 0
+    quiet: bool = False
+    _store: Store | None = field(default=None, repr=False)
+
+    def store(self) -> Store:
+        """The database, opened (and upgraded) on first use."""
+        if self._store is None:
+            self._store = open_store(self.db_url)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+    def info(self, message: str) -> None:
+        """A progress or status line on stderr (silenced by -q)."""
+        if not self.quiet:
+            click.echo(message, err=True)
+
+
+pass_app = click.make_pass_decorator(AppContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_url", envvar="RTCAPTURE_DB", default=DEFAULT_URL, show_default=True,
+              help="Database URL (SQLite or PostgreSQL); env RTCAPTURE_DB.")
+@click.option("-v", "--verbose", count=True, help="More output on stderr (repeatable).")
+@click.option("-q", "--quiet", is_flag=True, help="Only data and errors.")
+@click.version_option(__version__, prog_name="rtcapture")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str, verbose: int, quiet: bool) -> None:
+    """Record, replay and analyse OpenAI Realtime API sessions.
+
+    \b
+    Example:
+      rtcapture record --upstream wss://api.openai.com
+      rtcapture sessions
+      rtcapture audio last --out ./wav
+    """
+    app = AppContext(db_url=db_url, verbose=verbose, quiet=quiet)
+    ctx.obj = app
+    ctx.call_on_close(app.close)
+    from .logs import configure_logging
+
+    configure_logging(verbose=verbose, quiet=quiet)
+
+
+def _register() -> None:
+    from importlib import import_module
+
+    for name in COMMAND_MODULES:
+        module = import_module(f".commands.{name}", __package__)
+        for command in module.COMMANDS:
+            cli.add_command(command)
+
+
+COMMAND_MODULES = [
+    "db",
+    "sessions",
+]
+"""Modules under ``rtcapture/commands`` whose ``COMMANDS`` list is added to the group."""
+
+_register()
+
+
+def main() -> None:
+    """Console entry point."""
+    try:
+        cli.main(prog_name="rtcapture", standalone_mode=True)
+    except KeyboardInterrupt:  # pragma: no cover - click handles most of it
+        sys.exit(130)
+
+
+logging.getLogger("websockets").addHandler(logging.NullHandler())

@@ -1,0 +1,88 @@
+"""Plain records that cross module boundaries: sessions and frames as values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """Lifecycle of a recorded session."""
+
+    OPEN = "open"
+    CLOSED = "closed"
+    INCOMPLETE = "incomplete"
+    FAILED = "failed"
+
+
+@dataclass(slots=True)
+class SessionRecord:
+    """A session's metadata, secrets already redacted."""
+
+    id: str
+    started: datetime
+    status: str = Status.OPEN
+    ended: datetime | None = None
+    upstream_url: str | None = None
+    path: str | None = None
+    model: str | None = None
+    client_addr: str | None = None
+    flavour: str = "ga"
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    subprotocols: list[str] = field(default_factory=list)
+    subprotocol: str | None = None
+    close_code: int | None = None
+    close_reason: str | None = None
+    closed_by: str | None = None
+    status_reason: str | None = None
+    label: str | None = None
+    replay_of: str | None = None
+    recorder_id: str | None = None
+    client_events: int = 0
+    server_events: int = 0
+    client_bytes: int = 0
+    server_bytes: int = 0
+    input_audio_ms: float = 0.0
+    output_audio_ms: float = 0.0
+    lost_frames: int = 0
+
+    @property
+    def duration_s(self) -> float | None:
+        if self.ended is None:
+            return None
+        return (self.ended - self.started).total_seconds()
+
+
+@dataclass(slots=True)
+class EventRecord:
+    """One stored frame: raw bytes plus what the parser found in it."""
+
+    session_id: str
+    seq: int
+    direction: str
+    t_ns: int
+    wall_ns: int
+    opcode: str
+    data: bytes
+    type: str | None = None
+    event_id: str | None = None
+    item_id: str | None = None
+    response_id: str | None = None
+    call_id: str | None = None
+    parse_error: str | None = None
+    delivered: bool = True
+    audio_bytes: int = 0
+
+    @property
+    def size_bytes(self) -> int:
+        return len(self.data)
+
+    @property
+    def time(self) -> datetime:
+        return datetime.fromtimestamp(self.wall_ns / 1e9, tz=UTC)
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC."""
+    return datetime.now(UTC)

@@ -1,0 +1,346 @@
+"""The store: a few typed calls over the database. Callers never build SQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from ..errors import StoreError, UsageError
+from ..protocol import redact_url
+from .db import DEFAULT_URL, make_engine, upgrade
+from .models import Event, Recorder, Session
+from .records import EventRecord, SessionRecord, Status, utcnow
+
+HEARTBEAT_S = 2.0
+"""How often a live recorder refreshes its heartbeat."""
+STALE_AFTER_S = 15.0
+"""A recorder silent for this long is presumed dead; its open sessions become incomplete."""
+
+_SESSION_COLUMNS = {
+    "started": "started_at",
+    "ended": "ended_at",
+    "headers": "headers_json",
+    "subprotocols": "subprotocols_json",
+}
+_EVENT_FIELDS = (
+    "session_id", "seq", "direction", "t_ns", "wall_ns", "opcode", "data", "type", "event_id",
+    "item_id", "response_id", "call_id", "parse_error", "delivered", "audio_bytes",
+)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+def _session_values(rec: SessionRecord) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name in SessionRecord.__slots__:  # type: ignore[attr-defined]
+        value = getattr(rec, name)
+        if name == "headers":
+            value = json.dumps([list(h) for h in value])
+        elif name == "subprotocols":
+            value = json.dumps(list(value))
+        values[_SESSION_COLUMNS.get(name, name)] = value
+    return values
+
+
+def _session_from_row(row: Any) -> SessionRecord:
+    m = row._mapping
+    return SessionRecord(
+        id=m["id"],
+        started=_aware(m["started_at"]),  # type: ignore[arg-type]
+        ended=_aware(m["ended_at"]),
+        status=m["status"],
+        upstream_url=m["upstream_url"],
+        path=m["path"],
+        model=m["model"],
+        client_addr=m["client_addr"],
+        flavour=m["flavour"],
+        headers=[(h[0], h[1]) for h in json.loads(m["headers_json"] or "[]")],
+        subprotocols=list(json.loads(m["subprotocols_json"] or "[]")),
+        subprotocol=m["subprotocol"],
+        close_code=m["close_code"],
+        close_reason=m["close_reason"],
+        closed_by=m["closed_by"],
+        status_reason=m["status_reason"],
+        label=m["label"],
+        replay_of=m["replay_of"],
+        recorder_id=m["recorder_id"],
+        client_events=m["client_events"],
+        server_events=m["server_events"],
+        client_bytes=m["client_bytes"],
+        server_bytes=m["server_bytes"],
+        input_audio_ms=m["input_audio_ms"],
+        output_audio_ms=m["output_audio_ms"],
+        lost_frames=m["lost_frames"],
+    )
+
+
+def _event_from_row(row: Any) -> EventRecord:
+    (sid, seq, direction, t_ns, wall_ns, opcode, data, etype, event_id, item_id, response_id,
+     call_id, parse_error, delivered, audio_bytes) = row
+    return EventRecord(sid, seq, direction, t_ns, wall_ns, opcode, bytes(data), etype, event_id,
+                       item_id, response_id, call_id, parse_error, bool(delivered), audio_bytes)
+
+
+def event_values(ev: EventRecord) -> dict[str, Any]:
+    """An event as insert parameters."""
+    values = {name: getattr(ev, name) for name in _EVENT_FIELDS}
+    values["size_bytes"] = len(ev.data)
+    return values
+
+
+class Store:
+    """Sessions and events in one database (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @property
+    def url(self) -> str:
+        """The database URL with any password and key redacted."""
+        return redact_url(self.engine.url.render_as_string(hide_password=True))
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ recorders
+
+    def register_recorder(self, recorder_id: str) -> None:
+        """Record that a recorder process is alive on this host."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(insert(Recorder).values(
+                id=recorder_id, host=socket.gethostname(), pid=os.getpid(),
+                started_at=now, heartbeat_at=now))
+
+    def heartbeat(self, recorder_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(Recorder).where(Recorder.id == recorder_id)
+                         .values(heartbeat_at=utcnow()))
+
+    def stop_recorder(self, recorder_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(Recorder).where(Recorder.id == recorder_id)
+                         .values(stopped_at=utcnow()))
+
+    def mark_orphans_incomplete(self) -> int:
+        """Mark open sessions of dead recorders ``incomplete``; returns how many.
+
+        A recorder is alive while it has not stopped, its heartbeat is fresh and, on this
+        host, its process exists; sessions of live recorders (another machine sharing a
+        PostgreSQL database included) are left alone.
+        """
+        now, host = utcnow(), socket.gethostname()
+        with self.engine.begin() as conn:
+            owners = {r for (r,) in conn.execute(
+                select(Session.recorder_id).where(Session.status == Status.OPEN).distinct())}
+            if not owners:
+                return 0
+            alive: set[str] = set()
+            for rid, rhost, pid, beat, stopped in conn.execute(
+                    select(Recorder.id, Recorder.host, Recorder.pid, Recorder.heartbeat_at,
+                           Recorder.stopped_at).where(Recorder.id.in_(owners - {None}))):
+                fresh = now - (_aware(beat) or now) <= timedelta(seconds=STALE_AFTER_S)
+                if stopped is None and fresh and (rhost != host or _pid_alive(pid)):
+                    alive.add(rid)
+            dead = owners - alive
+            conds = [Session.recorder_id.in_(dead - {None})]
+            if None in dead:
+                conds.append(Session.recorder_id.is_(None))
+            result = conn.execute(
+                update(Session).where(Session.status == Status.OPEN, or_(*conds)).values(
+                    status=Status.INCOMPLETE,
+                    status_reason="recorder stopped before the session ended"))
+            return int(result.rowcount or 0)
+
+    # ------------------------------------------------------------------ writing
+
+    def create_session(self, rec: SessionRecord) -> None:
+        """Insert a new session row."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(Session).values(**_session_values(rec)))
+
+    def update_session(self, session_id: str, **fields: Any) -> None:
+        """Update some fields of a session (SessionRecord field names)."""
+        values: dict[str, Any] = {}
+        for name, value in fields.items():
+            if name == "headers":
+                value = json.dumps([list(h) for h in value])
+            elif name == "subprotocols":
+                value = json.dumps(list(value))
+            values[_SESSION_COLUMNS.get(name, name)] = value
+        with self.engine.begin() as conn:
+            conn.execute(update(Session).where(Session.id == session_id).values(**values))
+
+    def insert_events(self, events: Sequence[EventRecord]) -> list[EventRecord]:
+        """Insert a batch of events; returns the rows that could not be stored.
+
+        A failing batch is retried row by row so one bad row never loses its neighbours.
+        """
+        if not events:
+            return []
+        rows = [event_values(ev) for ev in events]
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(Event), rows)
+            return []
+        except (SQLAlchemyError, UnicodeError, ValueError):
+            pass
+        failed: list[EventRecord] = []
+        for ev, row in zip(events, rows, strict=True):
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(Event), [row])
+            except (SQLAlchemyError, UnicodeError, ValueError):
+                failed.append(ev)
+        return failed
+
+    def save_session(self, rec: SessionRecord, events: Iterable[EventRecord],
+                     batch: int = 2000) -> None:
+        """Insert a whole session and its events in one transaction (import)."""
+        with self.engine.begin() as conn:
+            conn.execute(insert(Session).values(**_session_values(rec)))
+            chunk: list[dict[str, Any]] = []
+            for ev in events:
+                chunk.append(event_values(ev))
+                if len(chunk) >= batch:
+                    conn.execute(insert(Event), chunk)
+                    chunk = []
+            if chunk:
+                conn.execute(insert(Event), chunk)
+
+    def delete_session(self, session_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(Event).where(Event.session_id == session_id))
+            conn.execute(delete(Session).where(Session.id == session_id))
+
+    # ------------------------------------------------------------------ reading
+
+    def has_session(self, session_id: str) -> bool:
+        with self.engine.connect() as conn:
+            return conn.execute(select(Session.id).where(Session.id == session_id)).first() \
+                is not None
+
+    def session(self, session_id: str) -> SessionRecord:
+        """One session by exact id."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(Session.__table__).where(Session.id == session_id)).first()
+        if row is None:
+            raise UsageError(f"no session {session_id!r}")
+        return _session_from_row(row)
+
+    def sessions(self, label: str | None = None, limit: int | None = None,
+                 since: datetime | None = None) -> list[SessionRecord]:
+        """Sessions, newest first."""
+        stmt = select(Session.__table__).order_by(Session.started_at.desc(), Session.id.desc())
+        if label is not None:
+            stmt = stmt.where(Session.label == label)
+        if since is not None:
+            stmt = stmt.where(Session.started_at >= since)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self.engine.connect() as conn:
+            return [_session_from_row(r) for r in conn.execute(stmt)]
+
+    def resolve(self, selector: str) -> str:
+        """A SESSION argument (id, unique prefix, ``last``, ``@label``) to a session id."""
+        with self.engine.connect() as conn:
+            if selector == "last" or selector.startswith("@"):
+                stmt = select(Session.id).order_by(Session.started_at.desc(), Session.id.desc())
+                if selector.startswith("@"):
+                    stmt = stmt.where(Session.label == selector[1:])
+                row = conn.execute(stmt.limit(1)).first()
+                if row is None:
+                    what = "no sessions recorded" if selector == "last" else \
+                        f"no session labelled {selector[1:]!r}"
+                    raise UsageError(what)
+                return str(row[0])
+            if not selector:
+                raise UsageError("empty session id")
+            exact = conn.execute(select(Session.id).where(Session.id == selector)).first()
+            if exact is not None:
+                return str(exact[0])
+            pattern = selector.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            matches = [r[0] for r in conn.execute(
+                select(Session.id).where(Session.id.like(pattern + "%", escape="\\")).limit(2))]
+        if not matches:
+            raise UsageError(f"no session matches {selector!r}")
+        if len(matches) > 1:
+            raise UsageError(f"session prefix {selector!r} is ambiguous")
+        return str(matches[0])
+
+    def events(self, session_id: str, direction: str | None = None,
+               types: Sequence[str] | None = None, chunk: int = 2000) -> Iterator[EventRecord]:
+        """A session's events in ``seq`` order, streamed in chunks (bounded memory)."""
+        cols = [getattr(Event, name) for name in _EVENT_FIELDS]
+        last = -1
+        while True:
+            stmt = select(*cols).where(Event.session_id == session_id, Event.seq > last)
+            if direction is not None:
+                stmt = stmt.where(Event.direction == direction)
+            if types is not None:
+                stmt = stmt.where(Event.type.in_(list(types)))
+            stmt = stmt.order_by(Event.seq).limit(chunk)
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+            for row in rows:
+                yield _event_from_row(row)
+            if len(rows) < chunk:
+                return
+            last = rows[-1][1]
+
+    def count_events(self, session_id: str) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(Event).where(
+                Event.session_id == session_id)).scalar_one())
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def open_store(url: str | None = None, *, check_orphans: bool = True) -> Store:
+    """Open (and upgrade) the database at ``url``; mark dead recorders' sessions incomplete."""
+    engine = make_engine(url or DEFAULT_URL)
+    try:
+        upgrade(engine)
+        store = Store(engine)
+        if check_orphans:
+            store.mark_orphans_incomplete()
+    except StoreError:
+        engine.dispose()
+        raise
+    except (DBAPIError, SQLAlchemyError) as exc:
+        engine.dispose()
+        raise StoreError(f"cannot open database {redact_url(str(url or DEFAULT_URL))}: "
+                         f"{_first_line(exc)}") from exc
+    return store
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__
