@@ -1,0 +1,101 @@
+"""Turning raw frames into stored event records, and per-session running totals.
+
+Shared by the recorder's writer process, cassette import and test factories, so that
+every path derives parsed fields and audio figures the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .protocol import (
+    INPUT_AUDIO_APPEND,
+    PCM16,
+    SESSION_CREATED,
+    SESSION_UPDATE,
+    SESSION_UPDATED,
+    AudioFormat,
+    Direction,
+    FlavourTracker,
+    audio_payload,
+    b64_decoded_len,
+    is_audio_delta,
+    parse_frame,
+    session_audio_formats,
+)
+from .store.records import EventRecord
+
+
+def _clean(value: str | None) -> str | None:
+    """A parsed string safe for any database: no NUL, no lone surrogates."""
+    if value is None:
+        return None
+    if "\x00" in value:
+        value = value.replace("\x00", "\ufffd")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value[:255] if len(value) > 255 else value
+
+
+@dataclass
+class SessionTally:
+    """Running per-session figures: counts, bytes, audio durations, formats, flavour."""
+
+    flavour: FlavourTracker = field(default_factory=FlavourTracker)
+    input_format: AudioFormat = PCM16
+    output_format: AudioFormat = PCM16
+    client_events: int = 0
+    server_events: int = 0
+    client_bytes: int = 0
+    server_bytes: int = 0
+    input_audio_ms: float = 0.0
+    output_audio_ms: float = 0.0
+
+    def build(self, session_id: str, seq: int, direction: str, t_ns: int, wall_ns: int,
+              opcode: str, data: bytes, delivered: bool = True) -> EventRecord:
+        """Parse one frame into an event record and update the totals."""
+        parsed = parse_frame(data, opcode)
+        audio_bytes = 0
+        event = parsed.event
+        if event is not None:
+            etype = parsed.type
+            self.flavour.observe(direction, event)
+            if etype in (SESSION_CREATED, SESSION_UPDATED, SESSION_UPDATE):
+                fin, fout = session_audio_formats(event.get("session"))
+                self.input_format = fin or self.input_format
+                self.output_format = fout or self.output_format
+            b64 = audio_payload(event)
+            if b64 is not None:
+                audio_bytes = b64_decoded_len(b64) or 0
+                if etype == INPUT_AUDIO_APPEND and direction == Direction.CLIENT:
+                    self.input_audio_ms += self.input_format.ms_of(audio_bytes)
+                elif is_audio_delta(etype) and direction == Direction.SERVER:
+                    self.output_audio_ms += self.output_format.ms_of(audio_bytes)
+        if direction == Direction.CLIENT:
+            self.client_events += 1
+            self.client_bytes += len(data)
+        else:
+            self.server_events += 1
+            self.server_bytes += len(data)
+        return EventRecord(
+            session_id=session_id, seq=seq, direction=str(direction), t_ns=t_ns,
+            wall_ns=wall_ns, opcode=str(opcode), data=data,
+            type=_clean(parsed.type), event_id=_clean(parsed.event_id),
+            item_id=_clean(parsed.item_id), response_id=_clean(parsed.response_id),
+            call_id=_clean(parsed.call_id), parse_error=_clean(parsed.parse_error),
+            delivered=delivered, audio_bytes=audio_bytes,
+        )
+
+    def totals(self) -> dict[str, object]:
+        """Session fields to store (SessionRecord names)."""
+        return {
+            "flavour": str(self.flavour.flavour),
+            "client_events": self.client_events,
+            "server_events": self.server_events,
+            "client_bytes": self.client_bytes,
+            "server_bytes": self.server_bytes,
+            "input_audio_ms": round(self.input_audio_ms, 3),
+            "output_audio_ms": round(self.output_audio_ms, 3),
+        }
