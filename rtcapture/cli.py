@@ -81,6 +81,7 @@ def _register() -> None:
 COMMAND_MODULES = [
     "db",
     "sessions",
+    "record",
 ]
 """Modules under ``rtcapture/commands`` whose ``COMMANDS`` list is added to the group."""
 

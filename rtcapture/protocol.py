@@ -510,6 +510,8 @@ def redact_url(url: str) -> str:
         query = parse_qsl(parts.query, keep_blank_values=True)
     except ValueError:
         return redact_text(url)
+    if not query and "@" not in parts.netloc:
+        return redact_text(url)
     if query:
         cleaned = [
             (k, _redact_credential(v) if k.lower() in SECRET_QUERY_PARAMS else redact_text(v))

@@ -1,0 +1,275 @@
+"""``rtcapture record``: the listening recorder, its sessions and their bookkeeping."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from websockets.uri import WebSocketURI
+
+from ..ids import new_id
+from ..protocol import (
+    Direction,
+    flavour_from_handshake,
+    model_from_path,
+    redact_headers,
+    redact_subprotocols,
+    redact_url,
+)
+from ..store.records import Status
+from .relay import CloseInfo, Relay, RelayConfig
+from .sink import WriterSink
+
+logger = logging.getLogger("rtcapture.recorder")
+
+
+@dataclass
+class RecorderStats:
+    """Totals for the summary printed on exit."""
+
+    sessions: int = 0
+    failed: int = 0
+    frames: int = 0
+    bytes: int = 0
+    lost: int = 0
+    open_sessions: int = 0
+
+
+@dataclass
+class SessionRecording:
+    """Implements the relay's ``Recording`` for one session, feeding the writer sink."""
+
+    recorder: Recorder
+    no: int
+    session_id: str
+    relay: Relay | None = None
+    seq: int = 0
+    frames: int = 0
+    bytes: int = 0
+    begun: bool = False
+    failed_reason: str | None = None
+    failed_status: int | None = None
+
+    def begin(self, relay: Relay) -> None:
+        """Send the session row to the writer once the request is known."""
+        request = relay.request
+        assert request is not None
+        rec = self.recorder
+        headers = list(request.headers.raw_items())
+        offered = Relay.offered_subprotocols(request.headers)
+        flavour = flavour_from_handshake(headers, offered)
+        client = relay.client
+        peer = client.transport.get_extra_info("peername") if client and client.transport \
+            else None
+        rec.sink.control({"op": "begin", "no": self.no, "session": {
+            "id": self.session_id,
+            "started": datetime.fromtimestamp(time.time() - (time.monotonic_ns() - relay.t0_ns)
+                                              / 1e9, tz=UTC).isoformat(),
+            "upstream_url": rec.upstream_display,
+            "path": redact_url(request.path),
+            "model": model_from_path(request.path),
+            "client_addr": f"{peer[0]}:{peer[1]}" if peer else None,
+            "headers": [list(h) for h in redact_headers(headers)],
+            "subprotocols": redact_subprotocols(offered),
+            "flavour": str(flavour) if flavour else None,
+            "label": rec.label,
+            "replay_of": None,
+        }})
+        self.begun = True
+
+    # Recording protocol -------------------------------------------------------------
+
+    def frame(self, direction: Direction, binary: bool, delivered: bool, t_ns: int,
+              data: bytes) -> None:
+        assert self.relay is not None
+        self.recorder.sink.frame(self.no, self.seq, direction is Direction.SERVER, binary,
+                                 delivered, t_ns, self.relay.t0_wall_ns + t_ns, data)
+        self.seq += 1
+        self.frames += 1
+        self.bytes += len(data)
+
+    def rejected(self, status: int, reason: str) -> None:
+        self.failed_status, self.failed_reason = status, reason
+        self._ensure_begun()
+        self.recorder.echo(f"session {self.session_id} failed: HTTP {status} {reason}")
+
+    def opened(self, subprotocol: str | None) -> None:
+        self._ensure_begun()
+        self.recorder.sink.control({"op": "opened", "no": self.no, "subprotocol": subprotocol})
+        assert self.relay is not None and self.relay.request is not None
+        self.recorder.echo(f"session {self.session_id} open  {redact_url(self.relay.request.path)}")
+
+    def closed(self, info: CloseInfo) -> None:
+        self._ensure_begun()
+        rec = self.recorder
+        status = Status.FAILED if self.failed_reason is not None else Status.CLOSED
+        reason = self.failed_reason if self.failed_reason is not None else info.status_reason
+        if self.failed_reason is None and info.code == 1006:
+            status = Status.CLOSED
+        rec.sink.control({
+            "op": "end", "no": self.no, "ended": datetime.now(UTC).isoformat(),
+            "status": status, "status_reason": reason,
+            "close_code": self.failed_status if self.failed_reason is not None else info.code,
+            "close_reason": info.reason, "closed_by": info.closed_by,
+        })
+        rec.stats.frames += self.frames
+        rec.stats.bytes += self.bytes
+        if self.failed_reason is not None:
+            rec.stats.failed += 1
+
+    def _ensure_begun(self) -> None:
+        if not self.begun and self.relay is not None and self.relay.request is not None:
+            self.begin(self.relay)
+
+
+@dataclass
+class Recorder:
+    """Listens for clients, relays each to the upstream, records every frame."""
+
+    listen_host: str
+    listen_port: int
+    upstream_url: str
+    db_url: str
+    relay_config: RelayConfig
+    label: str | None = None
+    tls: ssl.SSLContext | None = None
+    echo: Callable[[str], None] = print
+    stats: RecorderStats = field(default_factory=RecorderStats)
+    recorder_id: str = field(default_factory=new_id)
+    sessions: dict[int, SessionRecording] = field(default_factory=dict)
+    relays: set[Relay] = field(default_factory=set)
+    _server: asyncio.Server | None = None
+    _next_no: int = 0
+    _store_warned: bool = False
+
+    def __post_init__(self) -> None:
+        self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report)
+        self.upstream_display = redact_url(self.upstream_url)
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None
+        return int(self._server.sockets[0].getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        scheme = "wss" if self.tls else "ws"
+        host = self.listen_host if ":" not in self.listen_host else f"[{self.listen_host}]"
+        return f"{scheme}://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Start the writer process, then listen."""
+        await self.sink.start()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            self._new_connection, self.listen_host, self.listen_port, ssl=self.tls,
+            reuse_address=True)
+
+    def _new_connection(self) -> asyncio.Protocol:
+        self._next_no += 1
+        no = self._next_no
+        recording = SessionRecording(self, no, new_id())
+        relay = Relay(self.relay_config, recording, lambda: self.sink.store_ok)
+        recording.relay = relay
+        self.sessions[no] = recording
+        self.relays.add(relay)
+        self.stats.sessions += 1
+        relay.on_transport = self._track_transport
+        relay.on_ended = lambda: self._session_ended(no, relay)
+        return relay.client_protocol()
+
+    def _track_transport(self, transport: asyncio.Transport, added: bool) -> None:
+        if not added:
+            self.sink.readers.discard(transport)
+            return
+        self.sink.readers.add(transport)
+        if self.sink.paused:
+            transport.pause_reading()
+
+    def _session_ended(self, no: int, relay: Relay) -> None:
+        self.relays.discard(relay)
+        recording = self.sessions.pop(no, None)
+        if recording is not None and not recording.begun:
+            self.stats.sessions -= 1  # a TCP connection that never sent a request
+
+    def _on_report(self, report: dict[str, Any]) -> None:
+        kind = report.get("event")
+        if kind == "session_closed":
+            self.echo(
+                f"session {report['id']} {report['status']}: "
+                f"{report['client_events']}+{report['server_events']} events, "
+                f"{report['client_bytes'] + report['server_bytes']} bytes, audio in "
+                f"{report['input_audio_ms'] / 1000:.1f} s / out "
+                f"{report['output_audio_ms'] / 1000:.1f} s"
+                + (f", {report['lost']} frames lost" if report.get("lost") else ""))
+        elif kind == "store_failed":
+            if not self._store_warned:
+                self._store_warned = True
+                logger.error("recording store failed: %s; sessions keep relaying, new ones get "
+                             "HTTP 503 until it recovers", report.get("reason"))
+        elif kind == "store_ok":
+            if self._store_warned:
+                logger.warning("recording store recovered")
+            self._store_warned = False
+        elif kind == "lost":
+            self.stats.lost = int(report.get("total", self.stats.lost))
+        elif kind == "writer_died":
+            logger.error("the writer process exited (code %s); restarting it",
+                         report.get("returncode"))
+
+    async def stop(self, grace: float = 3.0) -> RecorderStats:
+        """Stop listening, close open sessions, flush the writer, return the totals."""
+        if self._server is not None:
+            self._server.close()
+        open_relays = list(self.relays)
+        self.stats.open_sessions = len(open_relays)
+        for relay in open_relays:
+            relay.shutdown()
+        if open_relays:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(grace):
+                    await asyncio.gather(*(r.ended.wait() for r in open_relays))
+        await self.sink.close()
+        self.stats.lost += self.sink.lost
+        return self.stats
+
+
+def parse_upstream(url: str) -> WebSocketURI:
+    """The upstream base URL as a websockets URI (ws/wss only)."""
+    from websockets.exceptions import InvalidURI
+    from websockets.uri import parse_uri
+
+    try:
+        uri = parse_uri(url)
+    except InvalidURI as exc:
+        raise ValueError(f"invalid upstream URL {redact_url(url)!r}: expected ws:// or "
+                         "wss://HOST[:PORT][/base]") from exc
+    if uri.query:
+        raise ValueError("the upstream URL takes no query: the client's query is appended")
+    return uri
+
+
+def is_self_target(upstream: WebSocketURI, listen_host: str, listen_port: int) -> bool:
+    """True when the upstream would be the recorder itself (a loop)."""
+    if listen_port == 0 or upstream.port != listen_port:
+        return False
+    try:
+        targets = {info[4][0] for info in socket.getaddrinfo(upstream.host, upstream.port)}
+    except OSError:
+        return False
+    local = {"127.0.0.1", "::1", "0.0.0.0", "::"}
+    if listen_host in ("0.0.0.0", "::", ""):
+        return bool(targets & local) or any(t.startswith("127.") for t in targets)
+    try:
+        mine = {info[4][0] for info in socket.getaddrinfo(listen_host, listen_port)}
+    except OSError:
+        mine = {listen_host}
+    return bool(targets & mine)

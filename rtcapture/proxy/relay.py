@@ -1,0 +1,533 @@
+"""The relay: one client connection and its upstream, frame by frame.
+
+Both legs are websockets' Sans-I/O protocols driven from plain ``asyncio.Protocol``
+callbacks, so a frame is forwarded inside the ``data_received`` call that read it: no
+task switch, no message re-assembly, no UTF-8 validation (invalid UTF-8 passes
+byte-exact). After forwarding, the relay hands the recorder one small record (bytes,
+times, flags) through :class:`Recording`; parsing and storage happen in another process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import os
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Protocol as TypingProtocol
+
+from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidStatus, ProtocolError
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.frames import Close, Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.protocol import CONNECTING, OPEN, Protocol
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
+from websockets.uri import WebSocketURI
+
+from ..protocol import Direction
+
+logger = logging.getLogger("rtcapture.relay")
+_WIRE_LOG = logging.getLogger("rtcapture.wire")
+_WIRE_LOG.setLevel(logging.ERROR)
+
+TOKEN_HEADER = "x-rtcapture-token"
+TOKEN_SUBPROTOCOL = "rtcapture-token."
+BLOCKED_HEADERS = frozenset({
+    "host", "cookie", "connection", "upgrade", "keep-alive", "te", "trailer",
+    "transfer-encoding", "proxy-authorization", "proxy-authenticate", "proxy-connection",
+    "content-length", "origin", TOKEN_HEADER,
+})
+"""Never forwarded upstream (plus ``Sec-WebSocket-*`` and ``X-Forwarded-*``)."""
+
+CLOSE_TIMEOUT_S = 5.0
+WRITE_HIGH_WATER = 4 << 20
+
+
+@dataclass(frozen=True)
+class RelayConfig:
+    """Everything a relay needs to know about where and how to connect."""
+
+    upstream: WebSocketURI
+    upstream_ssl: ssl.SSLContext | None = None
+    upstream_timeout: float = 10.0
+    max_frame: int = 16 << 20
+    ping_interval: float | None = 20.0
+    ping_timeout: float | None = 20.0
+    token: str | None = None
+    allowed_origins: frozenset[str] = frozenset()
+    allow_loopback_origins: bool = True
+
+
+class Recording(TypingProtocol):
+    """What the relay tells the recorder. Implementations must return at once."""
+
+    def frame(self, direction: Direction, binary: bool, delivered: bool, t_ns: int,
+              data: bytes) -> None: ...
+
+    def rejected(self, status: int, reason: str) -> None: ...
+
+    def opened(self, subprotocol: str | None) -> None: ...
+
+    def closed(self, info: CloseInfo) -> None: ...
+
+
+@dataclass
+class CloseInfo:
+    """How a session ended."""
+
+    code: int | None = None
+    reason: str | None = None
+    closed_by: str | None = None
+    status_reason: str | None = None
+
+
+def _is_loopback_origin(origin: str) -> bool:
+    host = origin.split("://", 1)[-1].split("/", 1)[0]
+    if host.startswith("["):
+        host = host[1:].split("]", 1)[0]
+    else:
+        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
+
+
+def _close_args(close: Close | None) -> tuple[int | None, str]:
+    if close is None or close.code in (1005, 1006, 1015):
+        return None, ""
+    return close.code, close.reason
+
+
+class Leg(asyncio.Protocol):
+    """One TCP connection driven by a websockets Sans-I/O protocol."""
+
+    def __init__(self, relay: Relay, side: Direction, proto: Protocol) -> None:
+        self.relay = relay
+        self.side = side
+        self.proto = proto
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self._ping: bytes | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._fragments: list[bytes] | None = None
+        self._fragment_binary = False
+        self._close_timer = False
+
+    # asyncio callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self.relay.on_transport is not None:
+            self.relay.on_transport(transport, True)
+
+    def data_received(self, data: bytes) -> None:
+        self.proto.receive_data(data)
+        self.relay.on_events(self, self.proto.events_received())
+
+    def eof_received(self) -> bool:
+        self.proto.receive_eof()
+        self.relay.on_events(self, self.proto.events_received())
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        for timer in self._timers:
+            timer.cancel()
+        if self.transport is not None and self.relay.on_transport is not None:
+            self.relay.on_transport(self.transport, False)
+        self.relay.on_lost(self)
+
+    def pause_writing(self) -> None:
+        other = self.relay.other(self)
+        if other is not None and other.transport is not None:
+            other.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        other = self.relay.other(self)
+        if other is not None and other.transport is not None and not other.lost:
+            other.transport.resume_reading()
+
+    # sending ---------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.proto.state is OPEN and not self.lost
+
+    def flush(self) -> None:
+        """Write what the protocol has queued; half-close or close on its EOF marker."""
+        transport = self.transport
+        if transport is None or self.lost:
+            self.proto.data_to_send()
+            return
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            elif transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
+        if not self._close_timer and self.proto.close_expected():
+            self._close_timer = True
+            self.later(CLOSE_TIMEOUT_S, self.abort)
+
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timers.append(asyncio.get_running_loop().call_later(delay, callback))
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+
+    def forward(self, frame: Frame) -> None:
+        """Send a data frame received on the other leg, keeping opcode and FIN."""
+        if frame.opcode is Opcode.TEXT:
+            self.proto.send_text(frame.data, fin=frame.fin)
+        elif frame.opcode is Opcode.BINARY:
+            self.proto.send_binary(frame.data, fin=frame.fin)
+        else:
+            self.proto.send_continuation(frame.data, fin=frame.fin)
+
+    def close(self, code: int | None, reason: str = "") -> None:
+        """Start the closing handshake (code None: a close frame without status)."""
+        if not self.is_open:
+            return
+        try:
+            self.proto.send_close(code, reason) if code is not None else self.proto.send_close()
+        except ProtocolError:
+            self.proto.send_close(1000)
+        self.flush()
+
+    # keepalive -------------------------------------------------------------------
+
+    def start_keepalive(self, interval: float | None, timeout: float | None) -> None:
+        if interval:
+            self.later(interval, lambda: self._keepalive(interval, timeout))
+
+    def _keepalive(self, interval: float, timeout: float | None) -> None:
+        if not self.is_open:
+            return
+        self._ping = os.urandom(4)
+        self.proto.send_ping(self._ping)
+        self.flush()
+        if timeout:
+            payload = self._ping
+            self.later(timeout, lambda: self._check_pong(payload))
+        self.later(interval, lambda: self._keepalive(interval, timeout))
+
+    def _check_pong(self, payload: bytes) -> None:
+        if self._ping == payload and self.is_open:
+            self.relay.note_keepalive_timeout(self)
+            self.abort()
+
+    def pong(self, data: bytes) -> None:
+        if data == self._ping:
+            self._ping = None
+
+    # message assembly for the record --------------------------------------------------
+
+    def assemble(self, frame: Frame) -> tuple[bool, bytes] | None:
+        """The whole message once its last fragment arrived: (binary, data)."""
+        if frame.opcode is Opcode.CONT:
+            if self._fragments is None:
+                return None
+            self._fragments.append(frame.data)
+            if not frame.fin:
+                return None
+            data = b"".join(self._fragments)
+            self._fragments = None
+            return self._fragment_binary, data
+        binary = frame.opcode is Opcode.BINARY
+        if frame.fin:
+            return binary, bytes(frame.data)
+        self._fragments, self._fragment_binary = [bytes(frame.data)], binary
+        return None
+
+
+@dataclass(eq=False)
+class Relay:
+    """One recorded session: the client leg, the upstream leg, and the handshake between."""
+
+    config: RelayConfig
+    recording: Recording
+    is_store_ok: Callable[[], bool]
+    t0_ns: int = field(default_factory=time.monotonic_ns)
+    t0_wall_ns: int = field(default_factory=time.time_ns)
+    on_transport: Callable[[asyncio.Transport, bool], None] | None = None
+    """Told when a leg's transport connects (True) or is lost (False)."""
+    on_ended: Callable[[], None] | None = None
+    client: Leg | None = None
+    upstream: Leg | None = None
+    request: Request | None = None
+    close: CloseInfo = field(default_factory=CloseInfo)
+    upstream_subprotocol: str | None = None
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    _task: asyncio.Task[None] | None = None
+    _handshake: asyncio.Future[None] | None = None
+    _failed_handled: set[Direction] = field(default_factory=set)
+
+    # wiring ---------------------------------------------------------------------------
+
+    def client_protocol(self) -> Leg:
+        """The asyncio protocol for a newly accepted client connection."""
+        proto = ServerProtocol(
+            extensions=[ServerPerMessageDeflateFactory()],
+            select_subprotocol=lambda _proto, offered: self._select_subprotocol(offered),
+            max_size=self.config.max_frame,
+            logger=_WIRE_LOG,
+        )
+        self.client = Leg(self, Direction.CLIENT, proto)
+        return self.client
+
+    def other(self, leg: Leg) -> Leg | None:
+        return self.upstream if leg is self.client else self.client
+
+    def _select_subprotocol(self, offered: list[Subprotocol]) -> Subprotocol | None:
+        chosen = self.upstream_subprotocol
+        return Subprotocol(chosen) if chosen is not None and chosen in offered else None
+
+    # events ---------------------------------------------------------------------------
+
+    def on_events(self, leg: Leg, events: list[object]) -> None:
+        other = self.other(leg)
+        for event in events:
+            if isinstance(event, Frame):
+                self._on_frame(leg, other, event)
+            elif isinstance(event, Request):
+                self._on_request(event)
+            elif isinstance(event, Response):
+                self._on_upstream_response(leg, event)
+        if leg.proto.parser_exc is not None and leg.side not in self._failed_handled:
+            self._on_protocol_failure(leg, other)
+        leg.flush()
+        if other is not None:
+            other.flush()
+
+    def _on_frame(self, leg: Leg, other: Leg | None, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
+            t_ns = time.monotonic_ns() - self.t0_ns
+            delivered = other is not None and other.is_open
+            if delivered:
+                other.forward(frame)  # type: ignore[union-attr]
+            message = leg.assemble(frame)
+            if message is not None:
+                self.recording.frame(leg.side, message[0], delivered, t_ns, message[1])
+        elif opcode is Opcode.PONG:
+            leg.pong(frame.data)
+        elif opcode is Opcode.CLOSE:
+            rcvd = leg.proto.close_rcvd
+            if self.close.closed_by is None:
+                self.close.closed_by = str(leg.side)
+                self.close.code = rcvd.code if rcvd else None
+                self.close.reason = rcvd.reason if rcvd else None
+            if other is not None:
+                other.close(*_close_args(rcvd))
+
+    def _on_protocol_failure(self, leg: Leg, other: Leg | None) -> None:
+        self._failed_handled.add(leg.side)
+        sent = leg.proto.close_sent
+        if self.close.closed_by is None and sent is not None and sent.code != 1006:
+            self.close.closed_by = "recorder"
+            self.close.code, self.close.reason = sent.code, sent.reason
+            self.close.status_reason = f"{leg.side} sent an invalid frame: {sent.reason}"
+        if other is not None and sent is not None:
+            other.close(*_close_args(sent))
+
+    def note_keepalive_timeout(self, leg: Leg) -> None:
+        if self.close.closed_by is None:
+            self.close.closed_by = "recorder"
+            self.close.code, self.close.reason = 1011, f"{leg.side} keepalive ping timeout"
+
+    def on_lost(self, leg: Leg) -> None:
+        other = self.other(leg)
+        if self.close.closed_by is None and self.request is not None and (
+                other is None or other.is_open or other.transport is None):
+            self.close.closed_by = str(leg.side)
+            self.close.code, self.close.reason = 1006, "connection lost"
+        if other is not None and other.is_open:
+            if leg.side is Direction.SERVER:
+                other.close(1014, "upstream connection lost")
+            else:
+                other.close(1001, "client connection lost")
+        if leg is self.client and self._task is not None and not self._task.done():
+            self._task.cancel()
+        self._maybe_end()
+
+    def _maybe_end(self) -> None:
+        if self.ended.is_set():
+            return
+        legs = [leg for leg in (self.client, self.upstream) if leg is not None]
+        if all(leg.lost or leg.transport is None for leg in legs):
+            self.ended.set()
+            if self.request is not None:
+                self.recording.closed(self.close)
+            if self.on_ended is not None:
+                self.on_ended()
+
+    # handshake ----------------------------------------------------------------------
+
+    def _on_request(self, request: Request) -> None:
+        self.request = request
+        assert self.client is not None
+        problem = self._check_request(request)
+        if problem is not None:
+            self._reject(*problem)
+            return
+        self._task = asyncio.get_running_loop().create_task(
+            self._open_upstream(request), name=f"rtcapture-upstream-{id(self)}")
+
+    def _check_request(self, request: Request) -> tuple[int, str] | None:
+        path = request.path
+        if not path.startswith("/") or path.startswith("//") or any(
+                c in path for c in " \r\n\t\x00"):
+            return 400, "invalid request path"
+        origin = request.headers.get("Origin")
+        if origin is not None and origin not in self.config.allowed_origins and not (
+                self.config.allow_loopback_origins and _is_loopback_origin(origin)):
+            return 403, "origin not allowed"
+        if self.config.token is not None and not self._token_ok(request.headers):
+            return 401, "missing or wrong rtcapture token"
+        assert self.client is not None
+        dry_run = self.client.proto.accept(request)  # type: ignore[attr-defined]
+        if dry_run.status_code != 101:
+            return dry_run.status_code, "invalid WebSocket handshake"
+        if not self.is_store_ok():
+            return 503, "recording store unavailable"
+        return None
+
+    def _token_ok(self, headers: Headers) -> bool:
+        token = (self.config.token or "").encode()
+        presented = [headers.get(TOKEN_HEADER) or ""] + [
+            p[len(TOKEN_SUBPROTOCOL):] for p in self.offered_subprotocols(headers)
+            if p.startswith(TOKEN_SUBPROTOCOL)]
+        return any(hmac.compare_digest(p.encode(), token) for p in presented if p)
+
+    @staticmethod
+    def offered_subprotocols(headers: Headers) -> list[str]:
+        return [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol")
+                for p in value.split(",") if p.strip()]
+
+    def _reject(self, status: int, reason: str, body: bytes | None = None,
+                content_type: str | None = None) -> None:
+        """Answer the client with an HTTP error; the session is recorded as failed."""
+        client = self.client
+        assert client is not None
+        if body is None:
+            body = (reason + "\n").encode()
+            content_type = "text/plain; charset=utf-8"
+        headers = Headers([("Connection", "close"), ("Content-Length", str(len(body)))])
+        if content_type:
+            headers["Content-Type"] = content_type
+        try:
+            phrase = HTTPStatus(status).phrase
+        except ValueError:
+            phrase = "Error"
+        if client.proto.state is CONNECTING and not client.lost:
+            client.proto.send_response(  # type: ignore[attr-defined]
+                Response(status, phrase, headers, body))
+            client.flush()
+            client.later(CLOSE_TIMEOUT_S, client.abort)
+        self.recording.rejected(status, reason)
+
+    def _upstream_request_headers(self, request: Request, base: Headers) -> Headers:
+        headers = Headers(base)
+        for name, value in request.headers.raw_items():
+            lower = name.lower()
+            if lower in BLOCKED_HEADERS or lower.startswith(("sec-websocket-", "x-forwarded-")):
+                continue
+            headers[name] = value
+        return headers
+
+    async def _open_upstream(self, request: Request) -> None:
+        config = self.config
+        uri = config.upstream
+        offered = [p for p in self.offered_subprotocols(request.headers)
+                   if not p.startswith(TOKEN_SUBPROTOCOL)]
+        wants_deflate = any("permessage-deflate" in v for v in
+                            request.headers.get_all("Sec-WebSocket-Extensions"))
+        proto = ClientProtocol(
+            uri,
+            subprotocols=[Subprotocol(p) for p in offered] or None,
+            extensions=[ClientPerMessageDeflateFactory()] if wants_deflate else None,
+            max_size=config.max_frame,
+            logger=_WIRE_LOG,
+        )
+        leg = self.upstream = Leg(self, Direction.SERVER, proto)
+        loop = asyncio.get_running_loop()
+        self._handshake = loop.create_future()
+        try:
+            async with asyncio.timeout(config.upstream_timeout):
+                await loop.create_connection(
+                    lambda: leg, uri.host, uri.port, ssl=config.upstream_ssl,
+                    server_hostname=uri.host if config.upstream_ssl else None)
+                up_request = proto.connect()
+                up_request.path = uri.path.rstrip("/") + request.path
+                up_request.headers = self._upstream_request_headers(request, up_request.headers)
+                proto.send_request(up_request)
+                leg.flush()
+                await self._handshake
+        except TimeoutError:
+            leg.abort()
+            self._reject(504, f"upstream did not answer within {config.upstream_timeout:g} s")
+        except ssl.SSLError as exc:
+            leg.abort()
+            self._reject(502, f"upstream TLS failed: {exc.reason or exc}")
+        except OSError as exc:
+            leg.abort()
+            self._reject(502, f"upstream unreachable: {exc.strerror or exc}")
+        except asyncio.CancelledError:
+            leg.abort()
+            raise
+
+    def _on_upstream_response(self, leg: Leg, response: Response) -> None:
+        """The upstream answered the handshake: accept the client, or pass the refusal on."""
+        handshake = self._handshake
+        if handshake is None or handshake.done():
+            return
+        handshake.set_result(None)
+        exc = leg.proto.handshake_exc
+        if exc is not None:
+            leg.abort()
+            if isinstance(exc, InvalidStatus):
+                status = response.status_code
+                self._reject(status, f"upstream refused the handshake with HTTP {status}",
+                             body=response.body or b"",
+                             content_type=response.headers.get("Content-Type"))
+            else:
+                self._reject(502, f"invalid upstream handshake: {exc}")
+            return
+        self.upstream_subprotocol = leg.proto.subprotocol
+        client = self.client
+        assert client is not None and self.request is not None
+        if client.lost:
+            leg.close(1001, "client connection lost")
+            return
+        accepted = client.proto.accept(self.request)  # type: ignore[attr-defined]
+        client.proto.send_response(accepted)  # type: ignore[attr-defined]
+        client.flush()
+        self.recording.opened(leg.proto.subprotocol)
+        client.start_keepalive(self.config.ping_interval, self.config.ping_timeout)
+        leg.start_keepalive(self.config.ping_interval, self.config.ping_timeout)
+
+    def shutdown(self, reason: str = "recorder shutting down") -> None:
+        """Close both legs (Ctrl-C)."""
+        if self.close.closed_by is None:
+            self.close.closed_by = "recorder"
+            self.close.code, self.close.reason = 1001, reason
+        for leg in (self.client, self.upstream):
+            if leg is not None:
+                leg.close(1001, reason)
+                if leg.transport is not None:
+                    leg.later(CLOSE_TIMEOUT_S, leg.abort)
+        with contextlib.suppress(Exception):
+            self._maybe_end()

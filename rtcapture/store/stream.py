@@ -1,0 +1,101 @@
+"""The record stream between the relay process and the writer process.
+
+Binary, length-prefixed, append-only: the relay packs a frame with one ``struct`` call
+and never parses it; the writer decodes, parses and stores. Control records (session
+begin/open/end) are small JSON objects on the same stream, so order is preserved.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+FRAME = b"F"
+CONTROL = b"C"
+
+FRAME_HEADER = struct.Struct("<cBIIqqI")
+"""kind, flags, session number, seq, t_ns, wall_ns, payload length."""
+CONTROL_HEADER = struct.Struct("<cI")
+
+FLAG_SERVER = 1
+FLAG_BINARY = 2
+FLAG_UNDELIVERED = 4
+
+
+def pack_frame(session_no: int, seq: int, server: bool, binary: bool, delivered: bool,
+               t_ns: int, wall_ns: int, data: bytes) -> bytes:
+    """The header of one frame record (the payload follows it unchanged)."""
+    flags = (FLAG_SERVER if server else 0) | (FLAG_BINARY if binary else 0) | (
+        0 if delivered else FLAG_UNDELIVERED)
+    return FRAME_HEADER.pack(FRAME, flags, session_no, seq, t_ns, wall_ns, len(data))
+
+
+def pack_control(obj: dict[str, Any]) -> bytes:
+    """One control record (JSON)."""
+    body = json.dumps(obj, separators=(",", ":")).encode("utf-8")
+    return CONTROL_HEADER.pack(CONTROL, len(body)) + body
+
+
+@dataclass(slots=True)
+class FrameMsg:
+    """A decoded frame record."""
+
+    session_no: int
+    seq: int
+    server: bool
+    binary: bool
+    delivered: bool
+    t_ns: int
+    wall_ns: int
+    data: bytes
+
+
+class StreamDecoder:
+    """Incremental decoder: feed bytes, iterate complete records."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+        self._pos = 0
+
+    def feed(self, data: bytes) -> Iterator[FrameMsg | dict[str, Any]]:
+        """Append ``data`` and yield every record now complete."""
+        buf = self._buf
+        if self._pos:
+            del buf[: self._pos]
+            self._pos = 0
+        buf += data
+        pos, end = 0, len(buf)
+        while pos < end:
+            kind = buf[pos:pos + 1]
+            if kind == FRAME:
+                if end - pos < FRAME_HEADER.size:
+                    break
+                _, flags, sno, seq, t_ns, wall_ns, length = FRAME_HEADER.unpack_from(buf, pos)
+                start = pos + FRAME_HEADER.size
+                if end - start < length:
+                    break
+                payload = bytes(buf[start:start + length])
+                pos = start + length
+                yield FrameMsg(sno, seq, bool(flags & FLAG_SERVER), bool(flags & FLAG_BINARY),
+                               not flags & FLAG_UNDELIVERED, t_ns, wall_ns, payload)
+            elif kind == CONTROL:
+                if end - pos < CONTROL_HEADER.size:
+                    break
+                _, length = CONTROL_HEADER.unpack_from(buf, pos)
+                start = pos + CONTROL_HEADER.size
+                if end - start < length:
+                    break
+                obj = json.loads(bytes(buf[start:start + length]))
+                pos = start + length
+                yield obj
+            else:
+                raise ValueError(f"corrupt record stream at byte {pos}")
+            self._pos = pos
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete trailing record."""
+        return len(self._buf) - self._pos

@@ -1,0 +1,275 @@
+"""The writer process: reads the record stream on stdin, parses frames, commits in batches.
+
+It runs beside the relay so that parsing and database inserts never contend with the
+relay's event loop (see PERFORMANCE notes in the README). It reports to the relay with
+JSON lines on stdout. On EOF (the relay exited, even by ``kill -9``) it commits what it
+has, marks the sessions still open ``incomplete`` and exits.
+
+Run as ``python -m rtcapture.store.writer``; the first record is a ``config`` control.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..ingest import SessionTally
+from ..protocol import Flavour, flavour_from_path
+from .records import EventRecord, SessionRecord, Status
+from .store import HEARTBEAT_S, Store, open_store
+from .stream import FrameMsg, StreamDecoder
+
+FLUSH_INTERVAL_S = 0.05
+"""Commit at least this often while frames are pending (the recorder is at most ~100 ms behind)."""
+FLUSH_ROWS = 2000
+TOTALS_INTERVAL_S = 2.0
+RETRY_INTERVAL_S = 1.0
+
+
+@dataclass
+class _Live:
+    record: SessionRecord
+    tally: SessionTally = field(default_factory=SessionTally)
+    lost: int = 0
+    stored: bool = False
+    dirty: bool = False
+
+
+class Writer:
+    """Turns the record stream into database rows."""
+
+    def __init__(self, store: Store, recorder_id: str) -> None:
+        self.store = store
+        self.recorder_id = recorder_id
+        self.live: dict[int, _Live] = {}
+        self.pending: list[EventRecord] = []
+        self.pending_since = 0.0
+        self.failed_reason: str | None = None
+        self.lost_total = 0
+        self.next_retry = 0.0
+
+    # ---------------------------------------------------------------- reporting
+
+    @staticmethod
+    def report(obj: dict[str, Any]) -> None:
+        try:
+            sys.stdout.write(json.dumps(obj) + "\n")
+            sys.stdout.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def _fail(self, exc: BaseException) -> None:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        text = reason[0] if reason else type(exc).__name__
+        if self.failed_reason is None:
+            self.report({"event": "store_failed", "reason": text})
+        self.failed_reason = text
+        self.next_retry = time.monotonic() + RETRY_INTERVAL_S
+
+    def _recovered(self) -> None:
+        if self.failed_reason is not None:
+            self.failed_reason = None
+            self.report({"event": "store_ok"})
+
+    # ---------------------------------------------------------------- records
+
+    def handle(self, msg: FrameMsg | dict[str, Any]) -> None:
+        if isinstance(msg, FrameMsg):
+            self._frame(msg)
+        else:
+            getattr(self, "_ctl_" + msg["op"])(msg)
+
+    def _frame(self, msg: FrameMsg) -> None:
+        live = self.live.get(msg.session_no)
+        if live is None:
+            return
+        ev = live.tally.build(live.record.id, msg.seq, "server" if msg.server else "client",
+                              msg.t_ns, msg.wall_ns, "binary" if msg.binary else "text",
+                              msg.data, msg.delivered)
+        live.dirty = True
+        if not self.pending:
+            self.pending_since = time.monotonic()
+        self.pending.append(ev)
+
+    def _ctl_begin(self, msg: dict[str, Any]) -> None:
+        fields = msg["session"]
+        rec = SessionRecord(
+            id=fields["id"], started=datetime.fromisoformat(fields["started"]),
+            status=Status.OPEN, recorder_id=self.recorder_id,
+            headers=[(h[0], h[1]) for h in fields.get("headers", [])],
+            **{k: v for k, v in fields.items()
+               if k in ("upstream_url", "path", "model", "client_addr", "label", "replay_of",
+                        "subprotocols")},
+        )
+        live = _Live(rec)
+        hint = fields.get("flavour")
+        if hint:
+            live.tally.flavour.handshake = Flavour(hint)
+        live.tally.flavour.path_hint = flavour_from_path(rec.path or "")
+        rec.flavour = str(live.tally.flavour.flavour)
+        self.live[msg["no"]] = live
+        self._flush()  # frames of earlier sessions first, then this row
+        try:
+            self.store.create_session(rec)
+            live.stored = True
+            self._recovered()
+        except (SQLAlchemyError, OSError) as exc:
+            self._fail(exc)
+
+    def _ctl_opened(self, msg: dict[str, Any]) -> None:
+        live = self.live.get(msg["no"])
+        if live is not None:
+            live.record.subprotocol = msg.get("subprotocol")
+
+    def _ctl_end(self, msg: dict[str, Any]) -> None:
+        live = self.live.pop(msg["no"], None)
+        if live is None:
+            return
+        self._flush()
+        rec = live.record
+        lost = live.lost + int(msg.get("lost", 0))
+        status = msg.get("status", Status.CLOSED)
+        reason = msg.get("status_reason")
+        if lost and status == Status.CLOSED:
+            status, reason = Status.INCOMPLETE, f"{lost} frames could not be stored"
+        fields: dict[str, Any] = dict(
+            ended=datetime.fromisoformat(msg["ended"]), status=status, status_reason=reason,
+            close_code=msg.get("close_code"), close_reason=msg.get("close_reason"),
+            closed_by=msg.get("closed_by"), subprotocol=rec.subprotocol, lost_frames=lost,
+            **live.tally.totals())
+        self._update(live, fields)
+        self.report({"event": "session_closed", "id": rec.id, "status": status,
+                     "lost": lost, **live.tally.totals()})
+
+    def _update(self, live: _Live, fields: dict[str, Any]) -> None:
+        try:
+            if not live.stored:
+                self.store.create_session(live.record)
+                live.stored = True
+            self.store.update_session(live.record.id, **fields)
+            self._recovered()
+        except (SQLAlchemyError, OSError) as exc:
+            self._fail(exc)
+
+    # ---------------------------------------------------------------- batching
+
+    def due(self, now: float) -> bool:
+        return bool(self.pending) and (
+            len(self.pending) >= FLUSH_ROWS or now - self.pending_since >= FLUSH_INTERVAL_S)
+
+    def _flush(self) -> None:
+        if not self.pending:
+            return
+        batch, self.pending = self.pending, []
+        if self.failed_reason is not None and time.monotonic() < self.next_retry:
+            self._lose(batch)
+            return
+        try:
+            failed = self.store.insert_events(batch)
+        except (SQLAlchemyError, OSError) as exc:
+            self._fail(exc)
+            self._lose(batch)
+            return
+        if failed and len(failed) == len(batch):
+            self._fail(RuntimeError("the database refused every row of a batch"))
+        elif not failed:
+            self._recovered()
+        self._lose(failed)
+
+    def _lose(self, events: list[EventRecord]) -> None:
+        if not events:
+            return
+        by_id = {live.record.id: live for live in self.live.values()}
+        for ev in events:
+            live = by_id.get(ev.session_id)
+            if live is not None:
+                live.lost += 1
+        self.lost_total += len(events)
+        self.report({"event": "lost", "count": len(events), "total": self.lost_total})
+
+    def flush(self) -> None:
+        """Commit everything pending."""
+        self._flush()
+
+    def refresh_totals(self) -> None:
+        """Write running totals of open sessions so ``sessions`` shows progress."""
+        for live in list(self.live.values()):
+            if live.dirty and live.stored:
+                live.dirty = False
+                self._update(live, live.tally.totals())
+
+    def abandon(self, reason: str) -> None:
+        """The relay is gone: mark every open session incomplete."""
+        self._flush()
+        ended = datetime.now(UTC)
+        for no in list(self.live):
+            self._ctl_end({"no": no, "ended": ended.isoformat(), "status": Status.INCOMPLETE,
+                           "status_reason": reason, "closed_by": "recorder"})
+
+
+def run(stdin_fd: int = 0) -> int:
+    """Main loop of the writer process."""
+    decoder = StreamDecoder()
+    writer: Writer | None = None
+    clean = False
+    last_beat = last_totals = time.monotonic()
+    try:
+        import fcntl
+
+        fcntl.fcntl(stdin_fd, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer wake-ups of the relay
+    except (ImportError, OSError):
+        pass
+    while True:
+        now = time.monotonic()
+        timeout = FLUSH_INTERVAL_S if writer is not None and writer.pending else HEARTBEAT_S
+        ready, _, _ = select.select([stdin_fd], [], [], timeout)
+        chunk = os.read(stdin_fd, 1 << 20) if ready else None
+        if chunk == b"":
+            break
+        for msg in decoder.feed(chunk or b""):
+            if isinstance(msg, dict) and msg.get("op") == "config":
+                store = open_store(msg["db_url"], check_orphans=True)
+                writer = Writer(store, msg["recorder_id"])
+                store.register_recorder(msg["recorder_id"])
+                writer.report({"event": "ready"})
+                continue
+            if isinstance(msg, dict) and msg.get("op") == "shutdown":
+                clean = True
+                continue
+            assert writer is not None, "config must come first"
+            writer.handle(msg)
+        if writer is None:
+            continue
+        now = time.monotonic()
+        if writer.due(now) or (writer.pending and not ready):
+            writer.flush()
+        if now - last_beat >= HEARTBEAT_S:
+            last_beat = now
+            try:
+                writer.store.heartbeat(writer.recorder_id)
+            except (SQLAlchemyError, OSError) as exc:
+                writer._fail(exc)
+        if now - last_totals >= TOTALS_INTERVAL_S:
+            last_totals = now
+            writer.refresh_totals()
+    if writer is not None:
+        writer.abandon("recorder stopped before the session ended" if not clean
+                       else "recorder shut down")
+        with contextlib.suppress(SQLAlchemyError, OSError):
+            writer.store.stop_recorder(writer.recorder_id)
+        writer.report({"event": "exit", "lost": writer.lost_total})
+        writer.store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())
