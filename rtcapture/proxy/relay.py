@@ -308,6 +308,9 @@ class Relay:
                 self._on_upstream_response(leg, event)
         if leg.proto.parser_exc is not None and leg.side not in self._failed_handled:
             self._on_protocol_failure(leg, other)
+        if leg is self.upstream and leg.proto.handshake_exc is not None:
+            self._upstream_handshake_failed(f"invalid upstream handshake: "
+                                            f"{leg.proto.handshake_exc}")
         leg.flush()
         if other is not None:
             other.flush()
@@ -350,6 +353,8 @@ class Relay:
 
     def on_lost(self, leg: Leg) -> None:
         other = self.other(leg)
+        if leg is self.upstream:
+            self._upstream_handshake_failed("upstream closed the connection during the handshake")
         if self.close.closed_by is None and self.request is not None and (
                 other is None or other.is_open or other.transport is None):
             self.close.closed_by = str(leg.side)
@@ -488,6 +493,14 @@ class Relay:
         except asyncio.CancelledError:
             leg.abort()
             raise
+
+    def _upstream_handshake_failed(self, reason: str) -> None:
+        handshake = self._handshake
+        if handshake is not None and not handshake.done():
+            handshake.set_result(None)
+            if self.upstream is not None:
+                self.upstream.abort()
+            self._reject(502, reason)
 
     def _on_upstream_response(self, leg: Leg, response: Response) -> None:
         """The upstream answered the handshake: accept the client, or pass the refusal on."""

@@ -1,0 +1,1 @@
+"""The recording proxy: relay legs, the recorder server and its writer sink."""
