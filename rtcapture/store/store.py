@@ -314,13 +314,19 @@ class Store:
 
 
 def _pid_alive(pid: int) -> bool:
+    """True if a process with this pid runs on this host (a zombie counts as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in (b"Z", b"X")
 
 
 def open_store(url: str | None = None, *, check_orphans: bool = True) -> Store:

@@ -1,0 +1,74 @@
+"""Many sessions at once through one recorder, and two recorders sharing PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from rtcapture.store import open_store
+from tests.conftest import deadline
+
+from .conftest import running_recorder
+from .peers import Upstream, echo, raw_connect
+from .procs import start_recorder
+
+
+async def test_100_concurrent_sessions_recorded_exactly(sqlite_url) -> None:
+    """100 concurrent sessions: every frame of every session stored, in order."""
+    up = await Upstream(reply=echo).start()
+    messages = 20
+    try:
+        async with running_recorder(sqlite_url, up.url) as rec:
+            async def one(n: int) -> list[bytes]:
+                client = await raw_connect(rec.url, path=f"/v1/realtime?model=m&n={n}")
+                for i in range(messages):
+                    client.send(json.dumps({"type": "t", "session": n, "i": i}))
+                    await asyncio.sleep(0)
+                await client.wait_for(lambda: len(client.received) == messages, deadline(30))
+                client.close()
+                await asyncio.wait_for(client.closed, deadline(10))
+                return [m.data for m in client.sent]
+
+            sent = await asyncio.gather(*(one(n) for n in range(100)))
+    finally:
+        await up.stop()
+    store = open_store(sqlite_url)
+    sessions = store.sessions()
+    assert len(sessions) == 100
+    for session in sessions:
+        assert session.status == "closed"
+        n = int(session.path.rsplit("=", 1)[1])
+        events = list(store.events(session.id))
+        assert [e.seq for e in events] == list(range(2 * messages))
+        assert [e.data for e in events if e.direction == "client"] == sent[n]
+        assert [e.data for e in events if e.direction == "server"] == sent[n]
+    store.close()
+
+
+async def test_two_recorders_share_postgresql(pg_url, upstream) -> None:
+    """Two recorders on one PostgreSQL database: neither marks the other's session incomplete."""
+    recorders = [await start_recorder(pg_url, upstream.url, "--label", f"r{i}")
+                 for i in range(2)]
+    try:
+        clients = [await raw_connect(r.url) for r in recorders]
+        for c in clients:
+            await c.wait_for(lambda c=c: len(c.received) == 1, deadline(5))
+            c.send(b'{"type": "session.update", "session": {}}')
+            await c.wait_for(lambda c=c: len(c.received) == 2, deadline(5))
+        store = open_store(pg_url)  # another process opening the database meanwhile
+        assert sorted(s.status for s in store.sessions()) == ["open", "open"]
+        store.close()
+        for c in clients:
+            c.close()
+            await asyncio.wait_for(c.closed, deadline(5))
+        for r in recorders:
+            await r.wait_output(b"closed:", deadline(10))
+    finally:
+        codes = [await r.stop() for r in recorders]
+    assert codes == [0, 0]
+    store = open_store(pg_url)
+    sessions = store.sessions()
+    assert sorted(s.label for s in sessions) == ["r0", "r1"]
+    for s in sessions:
+        assert s.status == "closed" and s.client_events == 1 and s.server_events == 2
+    store.close()
