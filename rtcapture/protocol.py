@@ -204,9 +204,11 @@ def parse_frame(data: bytes, opcode: Opcode | str = Opcode.TEXT) -> ParsedFrame:
     if opcode != Opcode.TEXT:
         return ParsedFrame(parse_error="binary frame")
     try:
-        obj = json.loads(data)
+        text = data.decode("utf-8")  # json.loads(bytes) would also accept UTF-16/32
     except UnicodeDecodeError:
         return ParsedFrame(parse_error="invalid UTF-8")
+    try:
+        obj = json.loads(text)
     except RecursionError:
         return ParsedFrame(parse_error="JSON nested too deeply")
     except ValueError as exc:
@@ -252,7 +254,7 @@ def fields_of(obj: dict[str, Any]) -> ParsedFrame:
 def decode_event(data: bytes) -> dict[str, Any] | None:
     """Decode a text frame into an event dict, or None if it is not one."""
     try:
-        obj = json.loads(data)
+        obj = json.loads(data.decode("utf-8"))
     except Exception:  # noqa: BLE001
         return None
     return obj if isinstance(obj, dict) else None
@@ -540,3 +542,84 @@ class FlavourTracker:
     @property
     def flavour(self) -> Flavour:
         return self.handshake or self.seen or self.path_hint or Flavour.GA
+
+
+# --------------------------------------------------------------------------- ids (replay, diff)
+
+ID_KEYS: frozenset[str] = frozenset({"id", "item_id", "response_id", "call_id",
+                                     "previous_item_id"})
+"""Keys whose string values are item / response / call ids (section 2), at any depth."""
+
+VOLATILE_KEYS: frozenset[str] = ID_KEYS | frozenset({"event_id", "conversation_id",
+                                                     "expires_at", "obfuscation",
+                                                     "client_secret"})
+"""Keys whose values differ on every run (section 11, "Diff noise")."""
+
+SERVER_ID_RE = re.compile(r"\b(?:event|item|resp|call|sess|conv)_[A-Za-z0-9]{8,}\b")
+"""A server-generated id inside free text (e.g. an error message)."""
+
+TRANSCRIPTION_PREFIX = "conversation.item.input_audio_transcription."
+ITEM_REFERENCE = "item_reference"
+
+
+def is_delta_type(event_type: str | None) -> bool:
+    """True for a streamed fragment (``*.delta``): its boundaries carry no meaning."""
+    return event_type is not None and event_type.endswith(".delta")
+
+
+# --------------------------------------------------------------------------- audio extraction
+
+AUDIO_DONE_TYPES: frozenset[str] = frozenset({BETA_NAMES.audio_done, GA_NAMES.audio_done})
+SESSION_CONFIG_CLIENT_TYPES: frozenset[str] = frozenset({SESSION_UPDATE,
+                                                         TRANSCRIPTION_SESSION_UPDATE})
+"""Client events whose ``session`` object can set audio formats and turn detection."""
+SESSION_CONFIG_SERVER_TYPES: frozenset[str] = frozenset({SESSION_CREATED, SESSION_UPDATED,
+                                                         TRANSCRIPTION_SESSION_UPDATED})
+"""Server events carrying the effective ``session`` object."""
+ERROR_COMMIT_EMPTY = "input_audio_buffer_commit_empty"
+"""``error.code`` of a commit refused for holding < 100 ms (the buffer is kept)."""
+INPUT_AUDIO_PART = "input_audio"
+
+
+def session_turn_detection(session: Any) -> bool | None:
+    """Whether a session object turns server turn detection on (True) or off (False).
+
+    None when the object does not mention it (a partial ``session.update``).
+    """
+    if not isinstance(session, dict):
+        return None
+    audio = session.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("input"), dict) \
+            and "turn_detection" in audio["input"]:
+        return audio["input"]["turn_detection"] is not None
+    if "turn_detection" in session:
+        return session["turn_detection"] is not None
+    return None
+
+
+def response_output_format(response: Any) -> AudioFormat | None:
+    """The output audio format a ``response`` object states (beta or GA), or None."""
+    if not isinstance(response, dict):
+        return None
+    audio = response.get("audio")
+    if isinstance(audio, dict) and isinstance(audio.get("output"), dict):
+        fmt = parse_audio_format(audio["output"].get("format"))
+        if fmt is not None:
+            return fmt
+    return parse_audio_format(response.get("output_audio_format"))
+
+
+def item_input_audio(item: Any) -> list[Any]:
+    """The ``audio`` values of a user message item's ``input_audio`` parts (those present)."""
+    if not isinstance(item, dict) or not isinstance(item.get("content"), list):
+        return []
+    return [part["audio"] for part in item["content"]
+            if isinstance(part, dict) and part.get("type") == INPUT_AUDIO_PART
+            and part.get("audio") is not None]
+
+
+def error_code(event: Mapping[str, Any]) -> str | None:
+    """``error.code`` of an ``error`` event, or None."""
+    err = event.get("error")
+    code = err.get("code") if isinstance(err, dict) else None
+    return code if isinstance(code, str) else None

@@ -1,0 +1,119 @@
+"""The store on SQLite and PostgreSQL: migrations, lookups, streaming, bad rows isolated."""
+
+from __future__ import annotations
+
+import os
+import socket
+from datetime import timedelta
+
+import pytest
+from alembic import command
+
+from rtcapture.errors import StoreError, UsageError
+from rtcapture.ids import id_time_ms, new_id
+from rtcapture.store import EventRecord, SessionRecord, Status, open_store, utcnow
+from rtcapture.store.db import alembic_config, current_revision, head_revision
+from rtcapture.store.models import Recorder
+from tests.factories import make_session
+
+
+def test_models_match_migrations(db_url) -> None:
+    """Alembic's check finds no drift between the models and the revisions."""
+    store = open_store(db_url)
+    with store.engine.begin() as conn:
+        assert current_revision(conn) == head_revision()
+        command.check(alembic_config(conn))
+    store.close()
+
+
+def test_resolve_selectors(db_url) -> None:
+    """Full id, unique prefix, last and @label resolve; mistakes are UsageErrors."""
+    store = open_store(db_url)
+    a = make_session(store, [("client", {"type": "x"}, 0)], label="alpha")
+    b = make_session(store, [("client", {"type": "y"}, 0)], label="beta")
+    assert store.resolve(a) == a and store.resolve("last") == b
+    assert store.resolve("@alpha") == a and store.resolve(b[:-3]) == b
+    with pytest.raises(UsageError, match="no session matches"):
+        store.resolve("ZZZZ")
+    with pytest.raises(UsageError, match="no session labelled"):
+        store.resolve("@gamma")
+    with pytest.raises(UsageError, match="ambiguous"):
+        store.resolve(a[:2])
+    assert [s.id for s in store.sessions()] == [b, a]
+    assert [s.id for s in store.sessions(label="alpha")] == [a]
+    store.close()
+
+
+def test_events_stream_in_order_and_filter(db_url) -> None:
+    """Events come back in seq order across chunk boundaries, filterable by direction."""
+    store = open_store(db_url)
+    frames = [("client" if i % 3 else "server", {"type": f"t{i}", "i": i}, i) for i in range(25)]
+    sid = make_session(store, frames)
+    events = list(store.events(sid, chunk=7))
+    assert [e.seq for e in events] == list(range(25))
+    assert [e.type for e in events] == [f"t{i}" for i in range(25)]
+    server = list(store.events(sid, direction="server", chunk=3))
+    assert [e.seq for e in server] == [i for i in range(25) if i % 3 == 0]
+    assert store.count_events(sid) == 25
+    store.close()
+
+
+def test_bad_row_does_not_lose_its_batch(db_url) -> None:
+    """A row the database refuses is returned; its neighbours are stored."""
+    store = open_store(db_url)
+    sid = new_id()
+    store.create_session(SessionRecord(id=sid, started=utcnow()))
+    good = [EventRecord(sid, i, "client", i, i, "text", b"{}") for i in range(5)]
+    dup = EventRecord(sid, 2, "client", 0, 0, "text", b"dup")  # primary key clash
+    nul = EventRecord(sid, 7, "server", 0, 0, "text", b'{"a": "\\u0000\x00"}',
+                      type="x\ufffd")
+    failed = store.insert_events([*good[:3], dup, *good[3:], nul])
+    assert failed == [dup]
+    assert [e.seq for e in store.events(sid)] == [0, 1, 2, 3, 4, 7]
+    assert list(store.events(sid))[-1].data == nul.data
+    store.close()
+
+
+def test_orphans_marked_incomplete_but_live_ones_kept(db_url) -> None:
+    """Open sessions of dead recorders become incomplete; a live recorder's stay open."""
+    store = open_store(db_url)
+    live, dead, gone = new_id(), new_id(), new_id()
+    store.register_recorder(live)  # this process: alive
+    with store.engine.begin() as conn:
+        conn.execute(Recorder.__table__.insert().values(
+            id=dead, host=socket.gethostname(), pid=2**22 + 17, started_at=utcnow(),
+            heartbeat_at=utcnow()))
+        conn.execute(Recorder.__table__.insert().values(
+            id=gone, host="another-machine", pid=os.getpid(), started_at=utcnow(),
+            heartbeat_at=utcnow() - timedelta(minutes=5)))
+    ids = {}
+    for owner in (live, dead, gone, None):
+        sid = new_id()
+        store.create_session(SessionRecord(id=sid, started=utcnow(), recorder_id=owner))
+        ids[owner] = sid
+    assert store.mark_orphans_incomplete() == 3
+    statuses = {owner: store.session(sid).status for owner, sid in ids.items()}
+    assert statuses == {live: Status.OPEN, dead: Status.INCOMPLETE, gone: Status.INCOMPLETE,
+                        None: Status.INCOMPLETE}
+    store.close()
+
+
+def test_bad_databases_are_usage_errors(tmp_path) -> None:
+    """A file that is not a database, a missing directory, a bad URL: one-line StoreErrors."""
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(StoreError, match="cannot open database"):
+        open_store(f"sqlite:///{junk}")
+    with pytest.raises(StoreError, match="does not exist"):
+        open_store(f"sqlite:///{tmp_path}/missing/x.db")
+    with pytest.raises(StoreError, match="invalid database URL"):
+        open_store("not a url")
+    with pytest.raises(StoreError, match="unsupported"):
+        open_store("nosuchdb://x/y")
+
+
+def test_ids_time_ordered_and_unique() -> None:
+    """Ids sort by creation time and never repeat."""
+    ids = [new_id() for _ in range(2000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert abs(id_time_ms(ids[0]) - utcnow().timestamp() * 1000) < 5000
