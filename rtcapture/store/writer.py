@@ -67,7 +67,7 @@ class Writer:
         except (BrokenPipeError, ValueError):
             pass
 
-    def _fail(self, exc: BaseException) -> None:
+    def fail(self, exc: BaseException) -> None:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
         text = reason[0] if reason else type(exc).__name__
         if self.failed_reason is None:
@@ -75,7 +75,7 @@ class Writer:
         self.failed_reason = text
         self.next_retry = time.monotonic() + RETRY_INTERVAL_S
 
-    def _recovered(self) -> None:
+    def recovered(self) -> None:
         if self.failed_reason is not None:
             self.failed_reason = None
             self.report({"event": "store_ok"})
@@ -121,9 +121,9 @@ class Writer:
         try:
             self.store.create_session(rec)
             live.stored = True
-            self._recovered()
+            self.recovered()
         except (SQLAlchemyError, OSError) as exc:
-            self._fail(exc)
+            self.fail(exc)
 
     def _ctl_opened(self, msg: dict[str, Any]) -> None:
         live = self.live.get(msg["no"])
@@ -156,9 +156,9 @@ class Writer:
                 self.store.create_session(live.record)
                 live.stored = True
             self.store.update_session(live.record.id, **fields)
-            self._recovered()
+            self.recovered()
         except (SQLAlchemyError, OSError) as exc:
-            self._fail(exc)
+            self.fail(exc)
 
     # ---------------------------------------------------------------- batching
 
@@ -176,13 +176,13 @@ class Writer:
         try:
             failed = self.store.insert_events(batch)
         except (SQLAlchemyError, OSError) as exc:
-            self._fail(exc)
+            self.fail(exc)
             self._lose(batch)
             return
         if failed and len(failed) == len(batch):
-            self._fail(RuntimeError("the database refused every row of a batch"))
+            self.fail(RuntimeError("the database refused every row of a batch"))
         elif not failed:
-            self._recovered()
+            self.recovered()
         self._lose(failed)
 
     def _lose(self, events: list[EventRecord]) -> None:
@@ -230,7 +230,8 @@ def run(stdin_fd: int = 0) -> int:
         pass
     while True:
         now = time.monotonic()
-        timeout = FLUSH_INTERVAL_S if writer is not None and writer.pending else HEARTBEAT_S
+        timeout = FLUSH_INTERVAL_S if writer is not None and (
+            writer.pending or writer.failed_reason) else HEARTBEAT_S
         ready, _, _ = select.select([stdin_fd], [], [], timeout)
         chunk = os.read(stdin_fd, 1 << 20) if ready else None
         if chunk == b"":
@@ -252,12 +253,14 @@ def run(stdin_fd: int = 0) -> int:
         now = time.monotonic()
         if writer.due(now) or (writer.pending and not ready):
             writer.flush()
-        if now - last_beat >= HEARTBEAT_S:
+        probe = writer.failed_reason is not None and now >= writer.next_retry
+        if now - last_beat >= HEARTBEAT_S or probe:
             last_beat = now
             try:
                 writer.store.heartbeat(writer.recorder_id)
+                writer.recovered()
             except (SQLAlchemyError, OSError) as exc:
-                writer._fail(exc)
+                writer.fail(exc)
         if now - last_totals >= TOTALS_INTERVAL_S:
             last_totals = now
             writer.refresh_totals()

@@ -47,11 +47,11 @@ class RecorderProcess:
 
 
 async def start_recorder(db_url: str, upstream: str, *args: str, global_args: tuple[str, ...] = (),
-                         timeout: float = 30.0) -> RecorderProcess:
+                         prefix: tuple[str, ...] = (), timeout: float = 30.0) -> RecorderProcess:
     """Start ``rtcapture record`` on a free port and wait for its listening line."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "rtcapture", "--db", db_url, *global_args, "record",
+        *prefix, sys.executable, "-m", "rtcapture", "--db", db_url, *global_args, "record",
         "--listen", "127.0.0.1:0", "--upstream", upstream, *args,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
         start_new_session=True)
