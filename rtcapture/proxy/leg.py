@@ -1,0 +1,168 @@
+"""One TCP connection of the relay, driven by a websockets Sans-I/O protocol."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from websockets.exceptions import ProtocolError
+from websockets.frames import Frame, Opcode
+from websockets.protocol import OPEN, Protocol
+
+from ..protocol import Direction
+
+if TYPE_CHECKING:
+    from .relay import Relay
+
+CLOSE_TIMEOUT_S = 5.0
+"""How long a closing leg may take before its connection is aborted."""
+WRITE_HIGH_WATER = 4 << 20
+"""Bytes buffered towards a slow peer before the other leg stops reading."""
+
+
+class Leg(asyncio.Protocol):
+    """One TCP connection driven by a websockets Sans-I/O protocol."""
+
+    def __init__(self, relay: Relay, side: Direction, proto: Protocol) -> None:
+        self.relay = relay
+        self.side = side
+        self.proto = proto
+        self.transport: asyncio.Transport | None = None
+        self.lost = False
+        self._ping: bytes | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+        self._fragments: list[bytes] | None = None
+        self._fragment_binary = False
+        self._close_timer = False
+
+    # asyncio callbacks ---------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self.relay.on_transport is not None:
+            self.relay.on_transport(transport, True)
+
+    def data_received(self, data: bytes) -> None:
+        self.proto.receive_data(data)
+        self.relay.on_events(self, self.proto.events_received())
+
+    def eof_received(self) -> bool:
+        self.proto.receive_eof()
+        self.relay.on_events(self, self.proto.events_received())
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.lost = True
+        for timer in self._timers:
+            timer.cancel()
+        if self.transport is not None and self.relay.on_transport is not None:
+            self.relay.on_transport(self.transport, False)
+        self.relay.on_lost(self)
+
+    def pause_writing(self) -> None:
+        other = self.relay.other(self)
+        if other is not None and other.transport is not None:
+            other.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        other = self.relay.other(self)
+        if other is not None and other.transport is not None and not other.lost:
+            other.transport.resume_reading()
+
+    # sending ---------------------------------------------------------------------
+
+    @property
+    def is_open(self) -> bool:
+        return self.proto.state is OPEN and not self.lost
+
+    def flush(self) -> None:
+        """Write what the protocol has queued; half-close or close on its EOF marker."""
+        transport = self.transport
+        if transport is None or self.lost:
+            self.proto.data_to_send()
+            return
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            elif transport.can_write_eof():
+                transport.write_eof()
+            else:
+                transport.close()
+        if not self._close_timer and self.proto.close_expected():
+            self._close_timer = True
+            self.later(CLOSE_TIMEOUT_S, self.abort)
+
+    def later(self, delay: float, callback: Callable[[], None]) -> None:
+        self._timers.append(asyncio.get_running_loop().call_later(delay, callback))
+
+    def abort(self) -> None:
+        if self.transport is not None and not self.lost:
+            self.transport.abort()
+
+    def forward(self, frame: Frame) -> None:
+        """Send a data frame received on the other leg, keeping opcode and FIN."""
+        if frame.opcode is Opcode.TEXT:
+            self.proto.send_text(frame.data, fin=frame.fin)
+        elif frame.opcode is Opcode.BINARY:
+            self.proto.send_binary(frame.data, fin=frame.fin)
+        else:
+            self.proto.send_continuation(frame.data, fin=frame.fin)
+
+    def close(self, code: int | None, reason: str = "") -> None:
+        """Start the closing handshake (code None: a close frame without status)."""
+        if not self.is_open:
+            return
+        try:
+            self.proto.send_close(code, reason) if code is not None else self.proto.send_close()
+        except ProtocolError:
+            self.proto.send_close(1000)
+        self.flush()
+
+    # keepalive -------------------------------------------------------------------
+
+    def start_keepalive(self, interval: float | None, timeout: float | None) -> None:
+        if interval:
+            self.later(interval, lambda: self._keepalive(interval, timeout))
+
+    def _keepalive(self, interval: float, timeout: float | None) -> None:
+        if not self.is_open:
+            return
+        self._ping = os.urandom(4)
+        self.proto.send_ping(self._ping)
+        self.flush()
+        if timeout:
+            payload = self._ping
+            self.later(timeout, lambda: self._check_pong(payload))
+        self.later(interval, lambda: self._keepalive(interval, timeout))
+
+    def _check_pong(self, payload: bytes) -> None:
+        if self._ping == payload and self.is_open:
+            self.relay.note_keepalive_timeout(self)
+            self.abort()
+
+    def pong(self, data: bytes) -> None:
+        if data == self._ping:
+            self._ping = None
+
+    # message assembly for the record --------------------------------------------------
+
+    def assemble(self, frame: Frame) -> tuple[bool, bytes] | None:
+        """The whole message once its last fragment arrived: (binary, data)."""
+        if frame.opcode is Opcode.CONT:
+            if self._fragments is None:
+                return None
+            self._fragments.append(frame.data)
+            if not frame.fin:
+                return None
+            data = b"".join(self._fragments)
+            self._fragments = None
+            return self._fragment_binary, data
+        binary = frame.opcode is Opcode.BINARY
+        if frame.fin:
+            return binary, bytes(frame.data)
+        self._fragments, self._fragment_binary = [bytes(frame.data)], binary
+        return None
