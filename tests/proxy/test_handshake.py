@@ -152,3 +152,18 @@ async def test_foreign_origin_and_token(sqlite_url, upstream) -> None:
     statuses = [s.status for s in store.sessions()]
     assert statuses.count("failed") == 3 and statuses.count("closed") == 1
     store.close()
+
+
+async def test_path_cannot_inject_headers_or_change_host(sqlite_url, upstream) -> None:
+    """An encoded CRLF stays encoded and a host-like path stays a path on the upstream."""
+    async with running_recorder(sqlite_url, upstream.url) as rec:
+        path = "/v1/realtime?model=m%0D%0AX-Injected:%201&next=@evil.example"
+        client = await raw_connect(rec.url, path=path)
+        await client.wait_for(lambda: len(client.received) == 1, deadline(5))
+        request = upstream.connections[0].request
+        assert request.path == path and "X-Injected" not in request.headers
+        assert request.headers["Host"] == upstream.url.split("//")[1]
+        client.close()
+        await asyncio.wait_for(client.closed, deadline(5))
+        with pytest.raises(ConnectionError, match="HTTP 400"):
+            await raw_connect(rec.url, path="//evil.example/v1/realtime")
