@@ -82,6 +82,7 @@ COMMAND_MODULES = [
     "db",
     "sessions",
     "record",
+    "mock",
 ]
 """Modules under ``rtcapture/commands`` whose ``COMMANDS`` list is added to the group."""
 

@@ -1,0 +1,109 @@
+"""The mock server: accepts Realtime connections on any path and serves a scripted session
+or a recorded one (playback).
+
+Authentication is ignored and never logged; the ``realtime`` subprotocol is answered
+when offered; the dialect comes from the handshake (``OpenAI-Beta`` header or the
+``openai-beta.realtime-v1`` subprotocol), else from the first ``session.update``.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl as ssl_module
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.datastructures import Headers
+
+from ..protocol import flavour_from_handshake, model_from_path
+from ..store.records import EventRecord
+from .connection import MockConnection
+from .playback import PlaybackSession, build_cues, client_times
+from .scenario import DEFAULT_SCENARIO, Scenario
+
+log = logging.getLogger("rtcapture.mock")
+WS_LOG = logging.getLogger("rtcapture.mock.ws")
+WS_LOG.setLevel(logging.INFO)  # websockets logs handshake headers (keys) at DEBUG: never
+REALTIME_SUBPROTOCOL = "realtime"
+
+
+def offered_subprotocols(headers: Headers) -> list[str]:
+    """Every entry of the client's ``Sec-WebSocket-Protocol`` headers."""
+    return [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol")
+            for p in value.split(",") if p.strip()]
+
+
+def _select_subprotocol(connection: ServerConnection, offered: Sequence[str]) -> str | None:
+    return REALTIME_SUBPROTOCOL if REALTIME_SUBPROTOCOL in offered else None
+
+
+@dataclass
+class MockServer:
+    """A running mock; ``url`` is the base to which clients append ``/v1/realtime?...``."""
+
+    server: Server
+    host: str
+    port: int
+    tls: bool
+    connections: list[MockConnection] = field(default_factory=list)
+    keep_connections: bool = False
+    """Keep each scripted connection's state (and sent frames) for inspection in tests."""
+
+    @property
+    def url(self) -> str:
+        host = self.host
+        if host in ("", "0.0.0.0"):
+            host = "127.0.0.1"
+        elif host == "::":
+            host = "::1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"{'wss' if self.tls else 'ws'}://{host}:{self.port}"
+
+
+@asynccontextmanager
+async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenario | None = None,
+                     seed: int = 0, fast: bool = False,
+                     playback: Sequence[EventRecord] | None = None, speed: float = 1.0,
+                     ssl: ssl_module.SSLContext | None = None,
+                     close: tuple[int, str] | None = None) -> AsyncIterator[MockServer]:
+    """Run the mock on ``host:port`` (0 picks a port) for the duration of the block.
+
+    ``playback`` serves those recorded frames instead of a scenario (``close``: the
+    code and reason to close with after the last server frame, when the recording's
+    server closed). Same ``seed`` + ``scenario`` + client frames give identical frames.
+    """
+    scenario = scenario or DEFAULT_SCENARIO
+    cues = build_cues(playback) if playback is not None else None
+    t_clients = client_times(playback) if playback is not None else []
+    holder: list[MockServer] = []
+
+    async def handler(ws: ServerConnection) -> None:
+        request = ws.request
+        assert request is not None
+        if cues is not None:
+            await PlaybackSession(ws, cues, t_clients, fast=fast, speed=speed,
+                                  close=close).run()
+            return
+        flavour = flavour_from_handshake(request.headers.raw_items(),
+                                         offered_subprotocols(request.headers))
+        conn = MockConnection(ws, scenario=scenario, seed=seed, fast=fast, flavour=flavour,
+                              model=model_from_path(request.path))
+        if holder and holder[0].keep_connections:
+            conn.keep_sent = True
+            holder[0].connections.append(conn)
+        await conn.run()
+
+    server = await serve(handler, host, port, ssl=ssl, max_size=None, close_timeout=2,
+                         select_subprotocol=_select_subprotocol,
+                         logger=WS_LOG)
+    bound = server.sockets[0].getsockname()
+    mock = MockServer(server=server, host=host, port=int(bound[1]), tls=ssl is not None)
+    holder.append(mock)
+    try:
+        yield mock
+    finally:
+        server.close()
+        await server.wait_closed()
