@@ -83,6 +83,7 @@ COMMAND_MODULES = [
     "sessions",
     "record",
     "mock",
+    "export",
 ]
 """Modules under ``rtcapture/commands`` whose ``COMMANDS`` list is added to the group."""
 

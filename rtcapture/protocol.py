@@ -623,3 +623,98 @@ def error_code(event: Mapping[str, Any]) -> str | None:
     err = event.get("error")
     code = err.get("code") if isinstance(err, dict) else None
     return code if isinstance(code, str) else None
+
+
+_APPEND_PREFIXES = tuple(
+    json.dumps({"type": INPUT_AUDIO_APPEND, "audio": ""}, separators=seps)[:-2].encode()
+    for seps in ((", ", ": "), (",", ":")))
+
+
+def append_audio_b64(data: bytes) -> bytes | None:
+    """The base64 ``audio`` of a flat ``input_audio_buffer.append`` frame, found without
+    decoding the JSON (the hot path of audio extraction).
+
+    For frames already known to parse as an append. Returns None unless the frame is the
+    simple shape (one object, one ``"audio"`` key, an unescaped string value); decode the
+    JSON then. The value is not checked: base64-decode it strictly.
+    """
+    for prefix in _APPEND_PREFIXES:  # how the OpenAI SDKs serialise an append
+        if data.startswith(prefix) and data.endswith(b'"}'):
+            start, end = len(prefix), len(data) - 2
+            if data.find(b'"', start, end) < 0 and data.find(b"\\", start, end) < 0:
+                return data[start:end]
+    key = data.find(b'"audio"')
+    if key < 0:
+        return None
+    colon = data.find(b":", key + 7)
+    start = data.find(b'"', colon + 1)
+    end = data.find(b'"', start + 1)
+    if colon < 0 or start < 0 or end < 0 or data[key + 7:start].strip(b" \t\r\n:") \
+            or data.find(b"\\", start, end) >= 0 or data.count(b"{", 0, key) != 1 \
+            or data.find(b"{", end) >= 0 or data.find(b'"audio"', end) >= 0:
+        return None  # escapes in the value, or nesting / repeated keys: decode the JSON
+    return data[start + 1:end]
+
+
+# --------------------------------------------------------------------------- usage, redaction (export)
+
+USAGE_TOKEN_FIELDS: tuple[tuple[str, str | None, str], ...] = (
+    ("input_tokens", None, "input_tokens"),
+    ("output_tokens", None, "output_tokens"),
+    ("total_tokens", None, "total_tokens"),
+    ("input_text_tokens", "input_token_details", "text_tokens"),
+    ("input_audio_tokens", "input_token_details", "audio_tokens"),
+    ("input_cached_tokens", "input_token_details", "cached_tokens"),
+    ("output_text_tokens", "output_token_details", "text_tokens"),
+    ("output_audio_tokens", "output_token_details", "audio_tokens"),
+)
+"""(flat name, detail object or None, key) of the token counts in ``response.usage``."""
+
+
+def usage_tokens(usage: Any) -> dict[str, int | None]:
+    """The token counts of a ``response.done`` usage object, flattened (None where absent)."""
+    out: dict[str, int | None] = {}
+    for name, detail, key in USAGE_TOKEN_FIELDS:
+        source = usage.get(detail) if isinstance(usage, dict) and detail else usage
+        value = source.get(key) if isinstance(source, dict) else None
+        out[name] = value if isinstance(value, int) and not isinstance(value, bool) else None
+    return out
+
+
+def response_status_reason(response: Any) -> str | None:
+    """Why a response ended as it did: ``status_details.reason`` or its error code."""
+    details = response.get("status_details") if isinstance(response, dict) else None
+    if not isinstance(details, dict):
+        return None
+    reason = details.get("reason")
+    if isinstance(reason, str):
+        return reason
+    err = details.get("error")
+    code = err.get("code") if isinstance(err, dict) else None
+    return code if isinstance(code, str) else None
+
+
+def redact_header_once(name: str, value: str) -> str:
+    """``redact_header`` for a value that may already be redacted: markers stay as they are
+    (redacting a marker again would change it), any raw key is still masked."""
+    if REDACTED_PREFIX in value:
+        return redact_text(value)
+    return redact_header(name, value)
+
+
+def redact_url_once(url: str) -> str:
+    """``redact_url`` for a URL that may already be redacted: markers stay as they are."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return redact_text(url)
+    if not any(REDACTED_PREFIX in v for k, v in query if k.lower() in SECRET_QUERY_PARAMS):
+        return redact_url(url)
+    cleaned = [(k, redact_text(v) if REDACTED_PREFIX in v or k.lower() not in SECRET_QUERY_PARAMS
+                else _redact_credential(v)) for k, v in query]
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = "REDACTED@" + netloc.rpartition("@")[2]
+    query_text = urlencode(cleaned, quote_via=quote, safe="/:")
+    return redact_text(urlunsplit(parts._replace(netloc=netloc, query=query_text)))

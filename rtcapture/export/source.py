@@ -1,0 +1,280 @@
+"""Reading a session's events in columnar chunks, fast enough for bulk exports.
+
+``Store.events`` yields one record per row, which tops out near 100,000 rows/s. Exports
+read the same rows as :class:`RawChunk` s: numeric columns as numpy arrays, string columns
+as Arrow arrays, and every frame's bytes concatenated into one buffer. On SQLite the rows
+are aggregated inside SQLite (one result row per chunk: each column one string, the
+frames one blob, audio already cut out), so no Python object is made per row; other
+databases stream rows through SQLAlchemy Core. Both paths give identical chunks, and the
+SQLite path falls back to the generic one for a chunk it cannot vouch for.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+import pyarrow as pa
+from sqlalchemy import Engine, func, select
+
+from ..store.models import Event
+from .payload import finish_sql_rows, replace_rows, strip_sql
+
+T = TypeVar("T")
+
+TARGET_CHUNK_BYTES = 8 << 20
+"""Aim for chunks of about this many frame bytes (bounded memory, int32 Arrow offsets)."""
+DEFAULT_FRAME_BYTES = 1024
+MIN_CHUNK_ROWS = 64
+MAX_CHUNK_ROWS = 16384
+
+_INT_COLUMNS = ("seq", "t_ns", "wall_ns", "size_bytes", "audio_bytes")
+_STR_COLUMNS = ("direction", "type", "event_id", "item_id", "response_id", "call_id",
+                "parse_error")
+
+
+@dataclass
+class RawChunk:
+    """Consecutive events of one session, column by column."""
+
+    seq: np.ndarray
+    t_ns: np.ndarray
+    wall_ns: np.ndarray
+    size_bytes: np.ndarray
+    """Length of each stored frame."""
+    audio_bytes: np.ndarray
+    direction: pa.Array
+    type: pa.Array
+    event_id: pa.Array
+    item_id: pa.Array
+    response_id: pa.Array
+    call_id: pa.Array
+    parse_error: pa.Array
+    data: bytes
+    """Every row's bytes, concatenated: the frame, or its audio-stripped form (``stripped``)."""
+    sizes: np.ndarray
+    """Length of each row's bytes in ``data``."""
+    stripped: np.ndarray
+    """True where ``data`` holds the frame with its audio already replaced by the marker."""
+    opcode_binary: dict[int, bool] = field(default_factory=dict)
+    """Row index -> opcode is binary, for rows with a parse error only."""
+
+    def __len__(self) -> int:
+        return len(self.seq)
+
+
+class ChunkMismatch(Exception):
+    """The fast SQLite path produced something it cannot vouch for."""
+
+
+def _ints(text: str | None, n: int) -> np.ndarray:
+    if not text:
+        raise ChunkMismatch("empty integer column")
+    arr = np.fromstring(text, dtype=np.int64, sep=",")
+    if len(arr) != n:
+        raise ChunkMismatch("integer column length")
+    return arr
+
+
+def _strs(text: str, n: int) -> pa.Array:
+    values = json.loads(text)
+    if len(values) != n:
+        raise ChunkMismatch("string column length")
+    return pa.array(values, pa.string())
+
+
+def _sqlite_query(strip: bool) -> str:
+    rows = f"CAST(group_concat({strip_sql()}, char(30)) AS BLOB)" if strip \
+        else "CAST(group_concat(data, '') AS BLOB)"
+    return ("SELECT count(*), " + rows + ", "
+            + ", ".join(f"group_concat({c})" for c in _INT_COLUMNS) + ", "
+            + ", ".join(f"json_group_array({c})" for c in _STR_COLUMNS)
+            + " FROM events WHERE session_id = ? AND seq >= ? AND seq < ?")
+
+
+_SQLITE_FRAMES = "SELECT seq, opcode, data FROM events WHERE session_id = ? AND seq = ?"
+
+
+def _split_rows(blob: bytes, n: int) -> tuple[bytes, np.ndarray]:
+    """Rows joined by the record separator (never raw in valid JSON) -> buffer and sizes."""
+    seps = np.flatnonzero(np.frombuffer(blob, dtype=np.uint8) == 0x1E)
+    if len(seps) != n - 1:
+        raise ChunkMismatch("record separator inside a row")
+    bounds = np.concatenate(([-1], seps, [len(blob)]))
+    return blob.replace(b"\x1e", b""), np.diff(bounds) - 1
+
+
+def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
+                  ) -> RawChunk | None:
+    row = cursor.execute(_sqlite_query(strip), (session_id, lo, hi)).fetchone()
+    n = int(row[0])
+    if n == 0:
+        return None
+    blob = row[1] or b""
+    seq, t_ns, wall_ns, size_bytes, audio_bytes = (_ints(v, n) for v in row[2:7])
+    strs = [_strs(v, n) for v in row[7:]]
+    if n > 1 and not bool(np.all(np.diff(seq) > 0)):
+        raise ChunkMismatch("rows out of order")
+    errors = strs[-1].is_valid().to_numpy(zero_copy_only=False)
+    missing = np.flatnonzero(errors)
+    if strip:  # the SQL cut audio rows short of their base64; error rows come empty
+        data, sizes = _split_rows(blob, n)
+        data, sizes, stripped = finish_sql_rows(data, sizes, size_bytes, audio_bytes)
+        stripped &= ~errors
+    else:
+        data, sizes = blob, size_bytes
+        stripped = np.zeros(n, dtype=bool)
+    if int(sizes.sum()) != len(data):
+        raise ChunkMismatch("row bytes")
+    chunk = RawChunk(seq, t_ns, wall_ns, size_bytes, audio_bytes, *strs, data=data,
+                     sizes=sizes, stripped=stripped)
+    if len(missing):
+        frames: dict[int, bytes] = {}
+        for i in missing.tolist():
+            _, opcode, frame = cursor.execute(_SQLITE_FRAMES, (session_id, int(seq[i]))).fetchone()
+            frames[i] = bytes(frame)
+            if chunk.parse_error[i].is_valid:
+                chunk.opcode_binary[i] = opcode == "binary"
+        chunk.data, chunk.sizes = replace_rows(chunk.data, chunk.sizes, frames)
+    return chunk
+
+
+def _generic_chunk(conn: Any, session_id: str, lo: int, hi: int) -> RawChunk | None:
+    cols = [Event.seq, Event.t_ns, Event.wall_ns, Event.audio_bytes, Event.direction,
+            Event.type, Event.event_id, Event.item_id, Event.response_id, Event.call_id,
+            Event.parse_error, Event.opcode, Event.data]
+    rows = conn.execute(select(*cols).where(
+        Event.session_id == session_id, Event.seq >= lo, Event.seq < hi).order_by(Event.seq)
+    ).all()
+    if not rows:
+        return None
+    c = list(zip(*rows, strict=True))
+    frames = [bytes(d) for d in c[12]]
+    sizes = np.array([len(d) for d in frames], dtype=np.int64)
+    chunk = RawChunk(
+        seq=np.array(c[0], dtype=np.int64), t_ns=np.array(c[1], dtype=np.int64),
+        wall_ns=np.array(c[2], dtype=np.int64), size_bytes=sizes,
+        audio_bytes=np.array(c[3], dtype=np.int64),
+        direction=pa.array(c[4], pa.string()), type=pa.array(c[5], pa.string()),
+        event_id=pa.array(c[6], pa.string()), item_id=pa.array(c[7], pa.string()),
+        response_id=pa.array(c[8], pa.string()), call_id=pa.array(c[9], pa.string()),
+        parse_error=pa.array(c[10], pa.string()), data=b"".join(frames), sizes=sizes.copy(),
+        stripped=np.zeros(len(frames), dtype=bool),
+    )
+    for i, (err, opcode) in enumerate(zip(c[10], c[11], strict=True)):
+        if err is not None:
+            chunk.opcode_binary[i] = opcode == "binary"
+    return chunk
+
+
+def seq_bounds(engine: Engine, session_id: str) -> tuple[int, int]:
+    """(first seq, last seq) of a session, from the index; (0, -1) when it has no events."""
+    with engine.connect() as conn:
+        lo, hi = conn.execute(select(func.min(Event.seq), func.max(Event.seq))
+                              .where(Event.session_id == session_id)).one()
+    return (0, -1) if lo is None else (int(lo), int(hi))
+
+
+def chunk_ranges(engine: Engine, session_id: str, *, avg_frame_bytes: float | None = None,
+                 last_seq: int | None = None) -> list[tuple[int, int]]:
+    """``[lo, hi)`` seq ranges covering a session, each about ``TARGET_CHUNK_BYTES`` of frames.
+
+    ``last_seq`` stops there, so a session still being recorded gives a consistent prefix.
+    """
+    first, last = seq_bounds(engine, session_id)
+    if last_seq is not None:
+        last = min(last, last_seq)
+    if last < first:
+        return []
+    per_row = avg_frame_bytes if avg_frame_bytes and avg_frame_bytes > 0 else DEFAULT_FRAME_BYTES
+    span = max(MIN_CHUNK_ROWS, min(MAX_CHUNK_ROWS, int(TARGET_CHUNK_BYTES / per_row)))
+    return [(lo, min(lo + span, last + 1)) for lo in range(first, last + 1, span)]
+
+
+def _read(conn: Any, session_id: str, lo: int, hi: int, strip: bool, fast: bool
+          ) -> RawChunk | None:
+    """One range: the SQLite aggregate reader when it can vouch for it, else the generic one."""
+    if fast and conn.dialect.name == "sqlite":
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            return _sqlite_chunk(cursor, session_id, lo, hi, strip)
+        except (ChunkMismatch, ValueError, UnicodeDecodeError):
+            pass
+        finally:
+            cursor.close()
+    return _generic_chunk(conn, session_id, lo, hi)
+
+
+def read_chunks(engine: Engine, session_id: str, *, strip_audio: bool = False,
+                last_seq: int | None = None, fast: bool = True,
+                avg_frame_bytes: float | None = None) -> Iterator[RawChunk]:
+    """A session's events in ``seq`` order, as chunks of bounded size, on this thread.
+
+    ``strip_audio`` lets the SQLite reader replace audio base64 by its marker while reading
+    (rows it could not handle come back as raw frames with ``stripped`` false);
+    ``fast=False`` forces the generic reader (tests compare the two).
+    """
+    ranges = chunk_ranges(engine, session_id, avg_frame_bytes=avg_frame_bytes,
+                          last_seq=last_seq)
+    if not ranges:
+        return
+    with engine.connect() as conn:
+        for lo, hi in ranges:
+            chunk = _read(conn, session_id, lo, hi, strip_audio, fast)
+            if chunk is not None:
+                yield chunk
+
+
+class ChunkReader:
+    """Reads chunk ranges on worker threads (one connection each), yielding them in order.
+
+    SQLite and the database drivers release the GIL while a query runs, so with a spare
+    core the reading overlaps with encoding and writing the previous chunks.
+    """
+
+    def __init__(self, engine: Engine, *, strip_audio: bool, workers: int = 2, ahead: int = 3,
+                 fast: bool = True) -> None:
+        self.engine, self.strip, self.fast = engine, strip_audio, fast
+        self.workers, self.ahead = workers, max(ahead, workers)
+
+    def map(self, tasks: Iterable[tuple[T, str, int, int]]) -> Iterator[tuple[T, RawChunk | None]]:
+        """``(key, session id, lo, hi)`` tasks -> ``(key, chunk or None)``, in task order."""
+        idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        opened: list[Any] = []
+        lock = threading.Lock()
+
+        def work(session_id: str, lo: int, hi: int) -> RawChunk | None:
+            try:
+                conn = idle.get_nowait()
+            except queue.Empty:
+                conn = self.engine.connect()
+                with lock:
+                    opened.append(conn)
+            try:
+                return _read(conn, session_id, lo, hi, self.strip, self.fast) if hi > lo \
+                    else None
+            finally:
+                idle.put(conn)
+
+        pool = ThreadPoolExecutor(self.workers, thread_name_prefix="rtcapture-export")
+        pending: deque[tuple[T, Future[RawChunk | None]]] = deque()
+        try:
+            for key, session_id, lo, hi in tasks:
+                pending.append((key, pool.submit(work, session_id, lo, hi)))
+                if len(pending) >= self.ahead:
+                    key, future = pending.popleft()
+                    yield key, future.result()
+            while pending:
+                key, future = pending.popleft()
+                yield key, future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+            for conn in opened:
+                conn.close()

@@ -1,0 +1,215 @@
+"""The three analysis tables: Arrow schemas, and filling them from a session's chunks.
+
+Shared by the Parquet export and the notebook API, so both give the same columns.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..protocol import (
+    AUDIO_DELTA_TYPES,
+    REDACTED_PREFIX,
+    Direction,
+    redact_header_once,
+    redact_subprotocols,
+    redact_text,
+    redact_url_once,
+)
+from ..protocol import ERROR as ERROR_EVENT
+from ..store import SessionRecord
+from .payload import build_payloads
+from .responses import RELEVANT_TYPES, TEXT_DELTAS, TOKEN_COLUMNS, ResponseTracker
+from .source import RawChunk
+
+TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+EVENTS_SCHEMA = pa.schema([
+    ("session_id", pa.string()), ("seq", pa.int64()), ("direction", pa.string()),
+    ("t_ms", pa.float64()), ("time", TIMESTAMP), ("type", pa.string()),
+    ("event_id", pa.string()), ("item_id", pa.string()), ("response_id", pa.string()),
+    ("call_id", pa.string()), ("size_bytes", pa.int64()), ("audio_bytes", pa.int64()),
+    ("payload", pa.string()), ("parse_error", pa.bool_()),
+])
+
+_TOKENS = [(name, pa.int64()) for name in TOKEN_COLUMNS]
+
+SESSIONS_SCHEMA = pa.schema([
+    ("session_id", pa.string()), ("started", TIMESTAMP), ("ended", TIMESTAMP),
+    ("duration_s", pa.float64()), ("model", pa.string()), ("flavour", pa.string()),
+    ("status", pa.string()), ("status_reason", pa.string()), ("label", pa.string()),
+    ("replay_of", pa.string()), ("upstream_url", pa.string()), ("path", pa.string()),
+    ("client_addr", pa.string()), ("subprotocol", pa.string()), ("headers", pa.string()),
+    ("close_code", pa.int64()), ("close_reason", pa.string()), ("closed_by", pa.string()),
+    ("events", pa.int64()), ("client_events", pa.int64()), ("server_events", pa.int64()),
+    ("client_bytes", pa.int64()), ("server_bytes", pa.int64()), ("lost_frames", pa.int64()),
+    ("error_events", pa.int64()), ("responses", pa.int64()),
+    ("input_audio_ms", pa.float64()), ("output_audio_ms", pa.float64()), *_TOKENS,
+])
+
+RESPONSES_SCHEMA = pa.schema([
+    ("session_id", pa.string()), ("response_id", pa.string()), ("status", pa.string()),
+    ("status_reason", pa.string()), ("trigger", pa.string()), ("trigger_t_ms", pa.float64()),
+    ("created_t_ms", pa.float64()), ("first_text_t_ms", pa.float64()),
+    ("first_audio_t_ms", pa.float64()), ("done_t_ms", pa.float64()),
+    ("first_audio_latency_ms", pa.float64()), ("first_text_latency_ms", pa.float64()),
+    ("output_audio_ms", pa.float64()), ("transcript", pa.string()), ("time", TIMESTAMP),
+    *_TOKENS,
+])
+
+DICTIONARY_COLUMNS = {
+    "events": ["session_id", "direction", "type", "item_id", "response_id", "call_id"],
+    "sessions": ["model", "flavour", "status", "label", "upstream_url", "closed_by"],
+    "responses": ["session_id", "status", "status_reason", "trigger"],
+}
+"""Columns whose values repeat: dictionary-encoded in the Parquet files."""
+
+_TYPE_GROUPS = {"relevant": RELEVANT_TYPES, "audio": AUDIO_DELTA_TYPES, "text": TEXT_DELTAS,
+                "error": frozenset({ERROR_EVENT})}
+_SERVER = {"server": frozenset({Direction.SERVER.value})}
+
+
+@dataclass
+class SessionScan:
+    """Everything one pass over a session's events yields besides the events themselves."""
+
+    tracker: ResponseTracker = field(default_factory=ResponseTracker)
+    events: int = 0
+    error_events: int = 0
+
+
+def events_batch(session_id: str, chunk: RawChunk, payloads: pa.Array) -> pa.RecordBatch:
+    """The ``events`` rows of one chunk."""
+    n = len(chunk)
+    return pa.RecordBatch.from_arrays([
+        pa.repeat(pa.scalar(session_id, pa.string()), n) if n else pa.array([], pa.string()),
+        pa.array(chunk.seq), chunk.direction, pa.array(chunk.t_ns / 1e6),
+        pa.array(chunk.wall_ns // 1000).cast(TIMESTAMP), chunk.type, chunk.event_id,
+        chunk.item_id, chunk.response_id, chunk.call_id, pa.array(chunk.size_bytes),
+        pa.array(chunk.audio_bytes), payloads, chunk.parse_error.is_valid(),
+    ], schema=EVENTS_SCHEMA)
+
+
+def _classify(array: pa.Array, groups: dict[str, frozenset[str]]) -> dict[str, np.ndarray]:
+    """Boolean masks of the rows whose value is in each group (nulls in none)."""
+    encoded = array.dictionary_encode()
+    values = encoded.dictionary.to_pylist()
+    index = pc.fill_null(encoded.indices, -1).to_numpy(zero_copy_only=False)
+    return {name: np.array([v in members for v in values] + [False], dtype=bool)[index]
+            for name, members in groups.items()}
+
+
+def _take(array: pa.Array, rows: np.ndarray) -> list[Any]:
+    return array.take(pa.array(rows)).to_pylist()
+
+
+def scan_chunk(scan: SessionScan, chunk: RawChunk, payloads: pa.Array) -> None:
+    """Feed one chunk to the session's response tracker and counters."""
+    scan.events += len(chunk)
+    kinds = _classify(chunk.type, _TYPE_GROUPS)
+    server = _classify(chunk.direction, _SERVER)["server"]
+    scan.error_events += int(kinds["error"].sum())
+    with_response = server & chunk.response_id.is_valid().to_numpy(zero_copy_only=False)
+    audio = np.flatnonzero(kinds["audio"] & with_response)
+    if len(audio):
+        ids = pa.array(_take(chunk.response_id, audio))
+        encoded = ids.dictionary_encode()
+        index = encoded.indices.to_numpy()
+        nbytes, t_ns = chunk.audio_bytes[audio], chunk.t_ns[audio]
+        for i, rid in enumerate(encoded.dictionary.to_pylist()):
+            mine = index == i
+            scan.tracker.add_audio(rid, int(nbytes[mine].sum()), int(t_ns[mine].min()))
+    text = np.flatnonzero(kinds["text"] & with_response)
+    if len(text):
+        for rid, item, t, raw in zip(_take(chunk.response_id, text), _take(chunk.item_id, text),
+                                     chunk.t_ns[text].tolist(), _take(payloads, text),
+                                     strict=True):
+            scan.tracker.add_text_delta(rid, item, t, raw or "")
+    rows = np.flatnonzero(kinds["relevant"])
+    if not len(rows):
+        return
+    for i, direction, etype, rid, raw in zip(
+            rows.tolist(), _take(chunk.direction, rows), _take(chunk.type, rows),
+            _take(chunk.response_id, rows), _take(payloads, rows), strict=True):
+        scan.tracker.observe(direction, etype, int(chunk.t_ns[i]), int(chunk.wall_ns[i]), rid,
+                             _decode(raw))
+
+
+def _decode(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    try:
+        event = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def scan_session(chunks: Iterator[RawChunk], session_id: str, *, keep_audio: bool,
+                 redact: bool, scan: SessionScan) -> Iterator[pa.RecordBatch]:
+    """The ``events`` batches of a session, filling ``scan`` on the way."""
+    for chunk in chunks:
+        payloads = build_payloads(chunk, keep_audio=keep_audio, redact=redact)
+        scan_chunk(scan, chunk, payloads)
+        yield events_batch(session_id, chunk, payloads)
+
+
+def _subprotocol_once(value: str) -> str:
+    return redact_text(value) if REDACTED_PREFIX in value else redact_subprotocols([value])[0]
+
+
+def redacted_session(rec: SessionRecord) -> SessionRecord:
+    """A copy of a session record with every secret masked (idempotent: markers are kept).
+
+    The recorder already redacts what it stores; exports and imports check again, so a
+    key can reach neither an export nor, through an import, the database.
+    """
+    out = replace(rec)
+    for f in fields(SessionRecord):
+        value = getattr(rec, f.name)
+        if f.name in ("upstream_url", "path") and value is not None:
+            value = redact_url_once(value)
+        elif f.name == "headers":
+            value = [(k, redact_header_once(k, v)) for k, v in value]
+        elif f.name == "subprotocols":
+            value = [_subprotocol_once(p) for p in value]
+        elif f.name == "subprotocol" and value is not None:
+            value = _subprotocol_once(value)
+        elif isinstance(value, str) and f.name != "id":
+            value = redact_text(value)
+        setattr(out, f.name, value)
+    return out
+
+
+def session_row(rec: SessionRecord, scan: SessionScan) -> dict[str, Any]:
+    """The ``sessions`` row of a session after its events were scanned (always redacted)."""
+    rec = redacted_session(rec)
+    row: dict[str, Any] = {
+        "session_id": rec.id, "started": rec.started, "ended": rec.ended,
+        "duration_s": rec.duration_s, "model": rec.model, "flavour": rec.flavour,
+        "status": rec.status, "status_reason": rec.status_reason,
+        "label": rec.label, "replay_of": rec.replay_of,
+        "upstream_url": rec.upstream_url, "path": rec.path,
+        "client_addr": rec.client_addr, "subprotocol": rec.subprotocol,
+        "headers": json.dumps([list(h) for h in rec.headers]), "close_code": rec.close_code,
+        "close_reason": rec.close_reason, "closed_by": rec.closed_by,
+        "events": scan.events, "client_events": rec.client_events,
+        "server_events": rec.server_events, "client_bytes": rec.client_bytes,
+        "server_bytes": rec.server_bytes, "lost_frames": rec.lost_frames,
+        "error_events": scan.error_events, "responses": len(scan.tracker.responses),
+        "input_audio_ms": rec.input_audio_ms, "output_audio_ms": rec.output_audio_ms,
+    }
+    row.update(scan.tracker.token_totals())
+    return row
+
+
+def table_of(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:
+    """Rows (dicts) as a table of ``schema``."""
+    return pa.Table.from_pylist(rows, schema=schema)

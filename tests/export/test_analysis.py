@@ -1,0 +1,65 @@
+"""The notebook API: rtcapture.open(db_url) -> pandas DataFrames."""
+
+from __future__ import annotations
+
+import builtins
+import subprocess
+import sys
+
+import pytest
+
+import rtcapture
+from rtcapture.protocol import Flavour
+from rtcapture.store import open_store
+from tests.export.sessions import make_three_turns
+
+
+def test_frames_match_the_parquet_tables(db_url):
+    """sessions(), events(), responses() give the export's columns, for any backend."""
+    store = open_store(db_url)
+    ga = make_three_turns(store, Flavour.GA, label="x")
+    beta = make_three_turns(store, Flavour.BETA)
+    store.close()
+    with rtcapture.open(db_url) as rec:
+        sessions = rec.sessions()
+        events = rec.events("@x")
+        audio = rec.events(ga, types=["input_audio_buffer.append"], direction="client")
+        responses = rec.responses()
+        one = rec.responses([beta[:10]])
+    assert list(sessions["session_id"]) == [beta, ga]
+    assert len(events) == 30 and events["seq"].tolist() == list(range(30))
+    assert str(events["time"].dtype) == "datetime64[us, UTC]"
+    assert len(audio) == 3 and audio["payload"].str.contains("<audio 4800 bytes>").all()
+    assert len(responses) == 6 and set(one["session_id"]) == {beta}
+    per_turn = responses.groupby("trigger")["first_audio_latency_ms"].median()
+    assert per_turn.to_dict() == pytest.approx({"speech_stopped": 150.0, "commit": 200.0,
+                                                "response.create": float("nan")},
+                                               nan_ok=True)
+
+
+def test_unknown_session_is_a_clear_error(sqlite_url):
+    """A selector that matches nothing raises the same one-line error as the CLI."""
+    with rtcapture.open(sqlite_url) as rec, pytest.raises(Exception, match="no session"):
+        rec.events("nope")
+
+
+def test_missing_pandas_says_how_to_install(sqlite_url, monkeypatch):
+    """Without pandas, the API names the extra to install."""
+    real_import = builtins.__import__
+
+    def no_pandas(name, *args, **kwargs):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ImportError("No module named 'pandas'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    with rtcapture.open(sqlite_url) as rec, pytest.raises(ImportError, match=r"rtcapture\[pandas\]"):
+        rec.sessions()
+
+
+def test_import_rtcapture_stays_light():
+    """import rtcapture loads neither pandas, pyarrow nor SQLAlchemy."""
+    code = ("import sys, rtcapture; "
+            "print(sorted(m for m in ('pandas', 'pyarrow', 'sqlalchemy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
