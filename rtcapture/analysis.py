@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .config import DEFAULT_DB_URL as DEFAULT_URL
 from .export.source import read_chunks
 from .export.tables import (
     EVENTS_SCHEMA,
@@ -31,7 +32,6 @@ from .export.tables import (
     table_of,
 )
 from .store import SessionRecord, Store, open_store
-from .store.db import DEFAULT_URL
 
 if TYPE_CHECKING:
     import pandas as pd

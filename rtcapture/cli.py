@@ -8,12 +8,16 @@ from __future__ import annotations
 import logging
 import sys
 from dataclasses import dataclass, field
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
-from .store import Store, open_store
-from .store.db import DEFAULT_URL
+from .config import DEFAULT_DB_URL as DEFAULT_URL
+
+if TYPE_CHECKING:
+    from .store import Store
 
 
 @dataclass
@@ -28,6 +32,8 @@ class AppContext:
     def store(self) -> Store:
         """The database, opened (and upgraded) on first use."""
         if self._store is None:
+            from .store import open_store
+
             self._store = open_store(self.db_url)
         return self._store
 
@@ -45,7 +51,34 @@ class AppContext:
 pass_app = click.make_pass_decorator(AppContext)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+COMMAND_MODULES = {
+    "db": "db",
+    "sessions": "sessions",
+    "show": "sessions",
+    "record": "record",
+    "mock": "mock",
+    "export": "export",
+    "import": "export",
+}
+"""Command name -> module under ``rtcapture/commands`` (exporting ``COMMANDS``), imported only
+when that command runs (or for --help), so that start-up stays quick."""
+
+
+class LazyGroup(click.Group):
+    """A group whose commands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(COMMAND_MODULES) | set(self.commands))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            module = import_module(f".commands.{COMMAND_MODULES[cmd_name]}", __package__)
+            for command in module.COMMANDS:
+                self.add_command(command)
+        return self.commands.get(cmd_name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_url", envvar="RTCAPTURE_DB", default=DEFAULT_URL, show_default=True,
               help="Database URL (SQLite or PostgreSQL); env RTCAPTURE_DB.")
 @click.option("-v", "--verbose", count=True, help="More output on stderr (repeatable).")
@@ -67,27 +100,6 @@ def cli(ctx: click.Context, db_url: str, verbose: int, quiet: bool) -> None:
     from .logs import configure_logging
 
     configure_logging(verbose=verbose, quiet=quiet)
-
-
-def _register() -> None:
-    from importlib import import_module
-
-    for name in COMMAND_MODULES:
-        module = import_module(f".commands.{name}", __package__)
-        for command in module.COMMANDS:
-            cli.add_command(command)
-
-
-COMMAND_MODULES = [
-    "db",
-    "sessions",
-    "record",
-    "mock",
-    "export",
-]
-"""Modules under ``rtcapture/commands`` whose ``COMMANDS`` list is added to the group."""
-
-_register()
 
 
 def main() -> None:

@@ -16,8 +16,6 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from ..errors import StoreError
 from ..protocol import redact_url
 
-DEFAULT_URL = "sqlite:///rtcapture.db"
-
 
 def _migrations_dir() -> Path:
     """Where the Alembic scripts live: installed with the package, or the source checkout."""

@@ -12,9 +12,10 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
+from ..config import DEFAULT_DB_URL as DEFAULT_URL
 from ..errors import StoreError, UsageError
 from ..protocol import redact_url
-from .db import DEFAULT_URL, make_engine, upgrade
+from .db import make_engine, upgrade
 from .models import Event, Recorder, Session
 from .records import EventRecord, SessionRecord, Status, utcnow
 
