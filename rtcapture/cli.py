@@ -59,6 +59,7 @@ COMMAND_MODULES = {
     "mock": "mock",
     "export": "export",
     "import": "export",
+    "audio": "audio",
 }
 """Command name -> module under ``rtcapture/commands`` (exporting ``COMMANDS``), imported only
 when that command runs (or for --help), so that start-up stays quick."""
