@@ -60,6 +60,8 @@ COMMAND_MODULES = {
     "export": "export",
     "import": "export",
     "audio": "audio",
+    "replay": "replay",
+    "diff": "replay",
 }
 """Command name -> module under ``rtcapture/commands`` (exporting ``COMMANDS``), imported only
 when that command runs (or for --help), so that start-up stays quick."""

@@ -25,7 +25,9 @@ from .scenario import DEFAULT_SCENARIO, Scenario
 
 log = logging.getLogger("rtcapture.mock")
 WS_LOG = logging.getLogger("rtcapture.mock.ws")
-WS_LOG.setLevel(logging.INFO)  # websockets logs handshake headers (keys) at DEBUG: never
+# websockets logs handshake headers (keys) at DEBUG: never let those through, whatever the
+# root level; other records follow the root logger's level (-v / -q).
+WS_LOG.addFilter(lambda record: record.levelno > logging.DEBUG)
 REALTIME_SUBPROTOCOL = "realtime"
 
 

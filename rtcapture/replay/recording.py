@@ -1,0 +1,112 @@
+"""Storing a replay as a new session while it runs, off the send path.
+
+The replay's event loop only stamps and enqueues each frame (:meth:`ReplayRecorder.frame`);
+one writer thread parses them through :class:`~rtcapture.ingest.SessionTally`, inserts in
+batches and keeps a recorder heartbeat so other processes do not mark the open session
+incomplete.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from typing import Any
+
+from ..ids import new_id
+from ..ingest import SessionTally
+from ..protocol import Flavour
+from ..store import SessionRecord, Status, Store, utcnow
+from ..store.store import HEARTBEAT_S
+
+log = logging.getLogger(__name__)
+
+_BATCH = 500
+_FLUSH_S = 0.25
+_STOP = object()
+
+
+class ReplayRecorder:
+    """Writes one replay session: a row created at start, events in batches, totals at end."""
+
+    def __init__(self, store: Store, record: SessionRecord, flavour: Flavour | None = None
+                 ) -> None:
+        self.store = store
+        self.record = record
+        self.tally = SessionTally()
+        self.tally.flavour.handshake = flavour
+        self.lost = 0
+        self._seq = 0
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._recorder_id = new_id()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def session_id(self) -> str:
+        return self.record.id
+
+    def start(self) -> None:
+        """Create the session row and start the writer thread."""
+        self.store.register_recorder(self._recorder_id)
+        self.record.recorder_id = self._recorder_id
+        self.store.create_session(self.record)
+        self._thread = threading.Thread(target=self._run, name="rtcapture-replay-writer",
+                                        daemon=True)
+        self._thread.start()
+
+    def frame(self, direction: str, t_ns: int, opcode: str, data: bytes) -> None:
+        """Queue one frame (called on the event loop; never blocks)."""
+        self._queue.put((self._seq, direction, t_ns, time.time_ns(), opcode, data))
+        self._seq += 1
+
+    def finish(self, status: str = Status.CLOSED, **fields: Any) -> None:
+        """Flush everything, then store the session's end, totals and ``fields``."""
+        if self._thread is not None:
+            self._queue.put(_STOP)
+            self._thread.join()
+            self._thread = None
+        values = dict(self.tally.totals())
+        values.update(ended=utcnow(), status=status, lost_frames=self.lost)
+        if self.lost and status == Status.CLOSED:
+            values.update(status=Status.INCOMPLETE,
+                          status_reason=f"{self.lost} frames could not be stored")
+        values.update(fields)
+        self.store.update_session(self.record.id, **values)
+        self.store.stop_recorder(self._recorder_id)
+
+    def _run(self) -> None:
+        beat = time.monotonic()
+        stopping = False
+        while not stopping:
+            batch = []
+            try:
+                item = self._queue.get(timeout=_FLUSH_S)
+                while True:
+                    if item is _STOP:
+                        stopping = True
+                        break
+                    batch.append(item)
+                    if len(batch) >= _BATCH:
+                        break
+                    item = self._queue.get_nowait()
+            except queue.Empty:
+                pass
+            if batch:
+                self._write(batch)
+            if time.monotonic() - beat >= HEARTBEAT_S:
+                beat = time.monotonic()
+                try:
+                    self.store.heartbeat(self._recorder_id)
+                except Exception as exc:  # noqa: BLE001 - the replay goes on
+                    log.warning("replay recorder heartbeat failed: %s", exc)
+
+    def _write(self, batch: list[tuple[int, str, int, int, str, bytes]]) -> None:
+        sid = self.record.id
+        records = [self.tally.build(sid, *row) for row in batch]
+        try:
+            failed = self.store.insert_events(records)
+        except Exception as exc:  # noqa: BLE001 - a store failure must not stop the replay
+            log.warning("could not store %d replay frames: %s", len(records), exc)
+            failed = records
+        self.lost += len(failed)
