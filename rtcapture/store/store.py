@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, delete, func, insert, or_, select, update
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..config import DEFAULT_DB_URL as DEFAULT_URL
 from ..errors import StoreError, UsageError
@@ -93,11 +93,28 @@ def _event_from_row(row: Any) -> EventRecord:
                        item_id, response_id, call_id, parse_error, bool(delivered), audio_bytes)
 
 
+_ROW_COLUMNS = (*_EVENT_FIELDS, "size_bytes")
+
+
+def _row_tuple(ev: EventRecord) -> tuple[Any, ...]:
+    return (ev.session_id, ev.seq, ev.direction, ev.t_ns, ev.wall_ns, ev.opcode, ev.data,
+            ev.type, ev.event_id, ev.item_id, ev.response_id, ev.call_id, ev.parse_error,
+            ev.delivered, ev.audio_bytes, len(ev.data))
+
+
 def event_values(ev: EventRecord) -> dict[str, Any]:
     """An event as insert parameters."""
     values = {name: getattr(ev, name) for name in _EVENT_FIELDS}
     values["size_bytes"] = len(ev.data)
     return values
+
+
+class StoreUnavailable(Exception):
+    """The database itself failed (full, locked, down); ``remaining`` were not stored."""
+
+    def __init__(self, reason: str, remaining: list[EventRecord]) -> None:
+        super().__init__(reason)
+        self.remaining = remaining
 
 
 class Store:
@@ -191,28 +208,50 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(update(Session).where(Session.id == session_id).values(**values))
 
+    def _insert_sql(self) -> str:
+        """The events INSERT in the driver's own parameter style (the writer's hot path)."""
+        style = self.engine.dialect.paramstyle
+        marks = ", ".join(["?"] * len(_ROW_COLUMNS)) if style == "qmark" else \
+            ", ".join(["%s"] * len(_ROW_COLUMNS))
+        return f"INSERT INTO events ({', '.join(_ROW_COLUMNS)}) VALUES ({marks})"
+
     def insert_events(self, events: Sequence[EventRecord]) -> list[EventRecord]:
         """Insert a batch of events; returns the rows that could not be stored.
 
-        A failing batch is retried row by row so one bad row never loses its neighbours.
+        Plain tuples through the driver's ``executemany`` (no per-row ORM or Core
+        processing). A failing batch is retried row by row so one bad row never loses its
+        neighbours.
         """
         if not events:
             return []
-        rows = [event_values(ev) for ev in events]
+        sql = self._insert_sql()
+        rows = [_row_tuple(ev) for ev in events]
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(Event), rows)
+                conn.exec_driver_sql(sql, rows)
             return []
         except (SQLAlchemyError, UnicodeError, ValueError):
             pass
         failed: list[EventRecord] = []
-        for ev, row in zip(events, rows, strict=True):
+        for i, (ev, row) in enumerate(zip(events, rows, strict=True)):
             try:
                 with self.engine.begin() as conn:
-                    conn.execute(insert(Event), [row])
+                    conn.exec_driver_sql(sql, [row])
+            except (OperationalError, InterfaceError) as exc:  # the database, not the row
+                raise StoreUnavailable(str(getattr(exc, "orig", None) or exc),
+                                       [*failed, *events[i:]]) from exc
             except (SQLAlchemyError, UnicodeError, ValueError):
                 failed.append(ev)
         return failed
+
+    def update_sessions(self, changes: Sequence[tuple[str, dict[str, Any]]]) -> None:
+        """Update several sessions in one transaction (running totals)."""
+        if not changes:
+            return
+        with self.engine.begin() as conn:
+            for session_id, fields in changes:
+                conn.execute(update(Session).where(Session.id == session_id).values(
+                    **{_SESSION_COLUMNS.get(k, k): v for k, v in fields.items()}))
 
     def save_session(self, rec: SessionRecord, events: Iterable[EventRecord],
                      batch: int = 2000) -> None:
