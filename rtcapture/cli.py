@@ -59,6 +59,7 @@ COMMAND_MODULES = {
     "mock": "mock",
     "export": "export",
     "import": "export",
+    "demo": "demo",
     "audio": "audio",
     "replay": "replay",
     "diff": "replay",
