@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from ..mock.codec import alaw_decode, ulaw_decode
+from ..codec import alaw_decode, ulaw_decode
 from ..protocol import AudioFormat, Encoding
 
 PCM16_LE = np.dtype("<i2")

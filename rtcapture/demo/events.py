@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from ..mock.codec import encode_samples
+from ..codec import encode_samples
 from ..mock.synth import silence, synthesize
 from ..protocol import (
     INPUT_AUDIO_APPEND,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..codec import decode_samples
 from ..protocol import PCM16, AudioFormat
-from .codec import decode_samples
 from .vad import EnergyVad, VadEvent, VadSettings
 
 MIN_COMMIT_MS = 100

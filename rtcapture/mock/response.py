@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..codec import encode_samples
 from ..protocol import (
     CONTENT_PART_ADDED,
     CONTENT_PART_DONE,
@@ -30,7 +31,6 @@ from ..protocol import (
     Flavour,
     names_for,
 )
-from .codec import encode_samples
 from .director import Decision
 from .ids import IdFactory
 from .state import Conversation

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from rtcapture.audio import extract_audio
-from rtcapture.mock.codec import alaw_encode
+from rtcapture.codec import alaw_encode
 from rtcapture.store import Store, open_store
 from tests.factories import make_session
 

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
-from rtcapture.mock.codec import encode_samples
+from rtcapture.codec import encode_samples
 from rtcapture.mock.synth import silence, synthesize
 from rtcapture.protocol import PCM16, AudioFormat
 from tests.conftest import deadline

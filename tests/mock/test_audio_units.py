@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 import pytest
 
-from rtcapture.mock.codec import (
+from rtcapture.codec import (
     alaw_decode,
     alaw_encode,
     pcm16_decode,

@@ -10,8 +10,8 @@ import time
 import numpy as np
 import pytest
 
+from rtcapture.codec import alaw_decode, decode_samples, ulaw_decode
 from rtcapture.mock import parse_scenario, serve_mock
-from rtcapture.mock.codec import alaw_decode, decode_samples, ulaw_decode
 from rtcapture.mock.synth import estimate_ms, synthesize
 from rtcapture.protocol import G711_ALAW, G711_ULAW, PCM16
 from tests.conftest import deadline

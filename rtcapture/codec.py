@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..protocol import AudioFormat, Encoding
+from .protocol import AudioFormat, Encoding
 
 _SEG_UEND = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF], dtype=np.int32)
 _SEG_AEND = np.array([0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF], dtype=np.int32)
