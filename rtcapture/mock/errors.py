@@ -80,30 +80,41 @@ def check_keys(obj: dict[str, Any], allowed: Iterable[str], prefix: str) -> None
             raise unknown_parameter(f"{prefix}{key}")
 
 
-def want_str(obj: dict[str, Any], key: str, param: str, *, required: bool = False,
-             nullable: bool = False) -> str | None:
-    """A string field, type-checked."""
+_ABSENT = object()
+
+
+def _present(obj: dict[str, Any], key: str, param: str, required: bool,
+             nullable: bool) -> Any:
+    """The field's value, or ``_ABSENT`` when missing (or null and nullable)."""
     if key not in obj:
         if required:
             raise missing(param)
-        return None
+        return _ABSENT
     value = obj[key]
-    if value is None and nullable:
+    return _ABSENT if value is None and nullable else value
+
+
+def _typed(obj: dict[str, Any], key: str, param: str, kind: type, what: str,
+           required: bool, nullable: bool) -> Any:
+    value = _present(obj, key, param, required, nullable)
+    if value is _ABSENT:
         return None
-    if not isinstance(value, str):
-        raise invalid_type(param, "a string", value)
+    if not isinstance(value, kind):
+        raise invalid_type(param, what, value)
     return value
+
+
+def want_str(obj: dict[str, Any], key: str, param: str, *, required: bool = False,
+             nullable: bool = False) -> str | None:
+    """A string field, type-checked."""
+    return _typed(obj, key, param, str, "a string", required, nullable)  # type: ignore[no-any-return]
 
 
 def want_int(obj: dict[str, Any], key: str, param: str, *, required: bool = False,
              minimum: int | None = None, nullable: bool = False) -> int | None:
     """An integer field, type-checked (floats with an integer value pass)."""
-    if key not in obj:
-        if required:
-            raise missing(param)
-        return None
-    value = obj[key]
-    if value is None and nullable:
+    value = _present(obj, key, param, required, nullable)
+    if value is _ABSENT:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -141,28 +152,14 @@ def want_bool(obj: dict[str, Any], key: str, param: str) -> bool | None:
 
 def want_obj(obj: dict[str, Any], key: str, param: str, *, required: bool = False,
              nullable: bool = False) -> dict[str, Any] | None:
-    if key not in obj:
-        if required:
-            raise missing(param)
-        return None
-    value = obj[key]
-    if value is None and nullable:
-        return None
-    if not isinstance(value, dict):
-        raise invalid_type(param, "an object", value)
-    return value
+    """An object field, type-checked."""
+    return _typed(obj, key, param, dict, "an object", required, nullable)  # type: ignore[no-any-return]
 
 
 def want_list(obj: dict[str, Any], key: str, param: str, *,
               required: bool = False) -> list[Any] | None:
-    if key not in obj:
-        if required:
-            raise missing(param)
-        return None
-    value = obj[key]
-    if not isinstance(value, list):
-        raise invalid_type(param, "an array", value)
-    return value
+    """An array field, type-checked."""
+    return _typed(obj, key, param, list, "an array", required, False)  # type: ignore[no-any-return]
 
 
 def want_enum(obj: dict[str, Any], key: str, param: str, choices: Iterable[str], *,
