@@ -36,6 +36,9 @@ class Leg(asyncio.Protocol):
         self._fragments: list[bytes] | None = None
         self._fragment_binary = False
         self._close_timer = False
+        self._reading = True
+        self.peer_blocked = False
+        """True while the other leg's peer is not reading (its write buffer is full)."""
 
     # asyncio callbacks ---------------------------------------------------------
 
@@ -44,7 +47,8 @@ class Leg(asyncio.Protocol):
         self.transport = transport
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if self.relay.on_transport is not None:
-            self.relay.on_transport(transport, True)
+            self.relay.on_transport(self, True)
+        self.update_reading()
 
     def data_received(self, data: bytes) -> None:
         self.proto.receive_data(data)
@@ -60,18 +64,30 @@ class Leg(asyncio.Protocol):
         for timer in self._timers:
             timer.cancel()
         if self.transport is not None and self.relay.on_transport is not None:
-            self.relay.on_transport(self.transport, False)
+            self.relay.on_transport(self, False)
         self.relay.on_lost(self)
 
     def pause_writing(self) -> None:
         other = self.relay.other(self)
-        if other is not None and other.transport is not None:
-            other.transport.pause_reading()
+        if other is not None:
+            other.peer_blocked = True
+            other.update_reading()
 
     def resume_writing(self) -> None:
         other = self.relay.other(self)
-        if other is not None and other.transport is not None and not other.lost:
-            other.transport.resume_reading()
+        if other is not None:
+            other.peer_blocked = False
+            other.update_reading()
+
+    def update_reading(self) -> None:
+        """Read only while the peer accepts writes and the recorder accepts records."""
+        transport = self.transport
+        if transport is None or self.lost or transport.is_closing():
+            return
+        want = not self.peer_blocked and self.relay.can_read()
+        if want != self._reading:
+            self._reading = want
+            transport.resume_reading() if want else transport.pause_reading()
 
     # sending ---------------------------------------------------------------------
 

@@ -25,8 +25,9 @@ from ..protocol import (
     redact_url,
 )
 from ..store.records import Status
+from .leg import Leg
 from .relay import CloseInfo, Relay, RelayConfig
-from .sink import WriterSink
+from .sink import HIGH_WATER, WriterSink
 
 logger = logging.getLogger("rtcapture.recorder")
 
@@ -142,6 +143,8 @@ class Recorder:
     label: str | None = None
     tls: ssl.SSLContext | None = None
     echo: Callable[[str], None] = print
+    sink_high_water: int = HIGH_WATER
+    """Bytes queued towards the writer before every leg stops reading (backpressure)."""
     stats: RecorderStats = field(default_factory=RecorderStats)
     recorder_id: str = field(default_factory=new_id)
     sessions: dict[int, SessionRecording] = field(default_factory=dict)
@@ -151,7 +154,8 @@ class Recorder:
     _store_warned: bool = False
 
     def __post_init__(self) -> None:
-        self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report)
+        self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report,
+                               high_water=self.sink_high_water)
         self.upstream_display = redact_url(self.upstream_url)
 
     @property
@@ -183,16 +187,15 @@ class Recorder:
         self.relays.add(relay)
         self.stats.sessions += 1
         relay.on_transport = self._track_transport
+        relay.can_read = lambda: not self.sink.paused
         relay.on_ended = lambda: self._session_ended(no, relay)
         return relay.client_protocol()
 
-    def _track_transport(self, transport: asyncio.Transport, added: bool) -> None:
-        if not added:
-            self.sink.readers.discard(transport)
-            return
-        self.sink.readers.add(transport)
-        if self.sink.paused:
-            transport.pause_reading()
+    def _track_transport(self, leg: Leg, added: bool) -> None:
+        if added:
+            self.sink.readers.add(leg)
+        else:
+            self.sink.readers.discard(leg)
 
     def _session_ended(self, no: int, relay: Relay) -> None:
         self.relays.discard(relay)

@@ -114,8 +114,10 @@ class Relay:
     is_store_ok: Callable[[], bool]
     t0_ns: int = field(default_factory=time.monotonic_ns)
     t0_wall_ns: int = field(default_factory=time.time_ns)
-    on_transport: Callable[[asyncio.Transport, bool], None] | None = None
+    on_transport: Callable[[Leg, bool], None] | None = None
     """Told when a leg's transport connects (True) or is lost (False)."""
+    can_read: Callable[[], bool] = lambda: True
+    """False while the recorder applies backpressure: no leg reads."""
     on_ended: Callable[[], None] | None = None
     client: Leg | None = None
     upstream: Leg | None = None

@@ -15,12 +15,18 @@ import json
 import logging
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import StoreError
 from ..store.stream import pack_control, pack_frame
 
 logger = logging.getLogger("rtcapture.sink")
+
+class Reader(Protocol):
+    """A relay leg that stops reading while the sink is paused."""
+
+    def update_reading(self) -> None: ...
+
 
 HIGH_WATER = 64 << 20
 """Bytes buffered towards the writer before the relay applies backpressure."""
@@ -41,7 +47,10 @@ class WriterSink:
         self.store_ok = True
         self.lost = 0
         self.paused = False
-        self.readers: set[asyncio.Transport] = set()
+        self.pauses = 0
+        """How many times backpressure was applied (reported in the summary)."""
+        self.readers: set[Reader] = set()
+        """Relay legs, told to re-check whether they may read when ``paused`` changes."""
         self._chunks: list[bytes] = []
         self._scheduled = False
         self._alive = False
@@ -186,8 +195,9 @@ class WriterSink:
             return
         if not self.paused and transport.get_write_buffer_size() > self.high_water:
             self.paused = True
-            for reader in self.readers:
-                reader.pause_reading()
+            self.pauses += 1
+            for reader in list(self.readers):
+                reader.update_reading()
             self._spawn(self._wait_drained(proc))
 
     async def _wait_drained(self, proc: asyncio.subprocess.Process) -> None:
@@ -200,5 +210,4 @@ class WriterSink:
         if self.paused:
             self.paused = False
             for reader in list(self.readers):
-                if not reader.is_closing():
-                    reader.resume_reading()
+                reader.update_reading()
