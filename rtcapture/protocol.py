@@ -470,11 +470,20 @@ def redact_bytes(data: bytes) -> bytes:
     )
 
 
+_MARKER_RE = re.compile(rf"{REDACTED_PREFIX}[0-9a-f]{{8}}-\S{{0,4}}")
+
+
+def _mark(secret: str) -> str:
+    """The marker of a secret; a value that already is a marker stays as it is, so that
+    redacting twice (export after record, import after export) changes nothing."""
+    return secret if _MARKER_RE.fullmatch(secret) else secret_marker(secret)
+
+
 def _redact_credential(value: str) -> str:
     scheme, sep, token = value.partition(" ")
     if sep and scheme.lower() in ("bearer", "basic", "token"):
-        return f"{scheme} {secret_marker(token.strip())}"
-    return secret_marker(value.strip())
+        return f"{scheme} {_mark(token.strip())}"
+    return _mark(value.strip())
 
 
 def redact_header(name: str, value: str) -> str:
@@ -497,7 +506,7 @@ def redact_subprotocols(subprotocols: Iterable[str]) -> list[str]:
     for proto in subprotocols:
         for prefix in (KEY_SUBPROTOCOL_PREFIX, "rtcapture-token."):
             if proto.startswith(prefix):
-                proto = prefix + secret_marker(proto[len(prefix):])
+                proto = prefix + _mark(proto[len(prefix):])
                 break
         else:
             proto = redact_text(proto)
@@ -716,29 +725,3 @@ def response_status_reason(response: Any) -> str | None:
     err = details.get("error")
     code = err.get("code") if isinstance(err, dict) else None
     return code if isinstance(code, str) else None
-
-
-def redact_header_once(name: str, value: str) -> str:
-    """``redact_header`` for a value that may already be redacted: markers stay as they are
-    (redacting a marker again would change it), any raw key is still masked."""
-    if REDACTED_PREFIX in value:
-        return redact_text(value)
-    return redact_header(name, value)
-
-
-def redact_url_once(url: str) -> str:
-    """``redact_url`` for a URL that may already be redacted: markers stay as they are."""
-    try:
-        parts = urlsplit(url)
-        query = parse_qsl(parts.query, keep_blank_values=True)
-    except ValueError:
-        return redact_text(url)
-    if not any(REDACTED_PREFIX in v for k, v in query if k.lower() in SECRET_QUERY_PARAMS):
-        return redact_url(url)
-    cleaned = [(k, redact_text(v) if REDACTED_PREFIX in v or k.lower() not in SECRET_QUERY_PARAMS
-                else _redact_credential(v)) for k, v in query]
-    netloc = parts.netloc
-    if "@" in netloc:
-        netloc = "REDACTED@" + netloc.rpartition("@")[2]
-    query_text = urlencode(cleaned, quote_via=quote, safe="/:")
-    return redact_text(urlunsplit(parts._replace(netloc=netloc, query=query_text)))

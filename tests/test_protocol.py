@@ -125,3 +125,16 @@ def test_strip_audio_marker() -> None:
     delta = {"type": "response.output_audio.delta", "delta": "AA=="}
     assert p.strip_audio(delta)["delta"] == "<audio 1 bytes>"
     assert p.strip_audio({"type": "x", "delta": "hello"}) == {"type": "x", "delta": "hello"}
+
+
+def test_redaction_is_idempotent() -> None:
+    """Redacting what is already redacted changes nothing (exports re-check sessions)."""
+    key = "sk-proj-abcdefghijklmnop1234"
+    header = p.redact_header("Authorization", f"Bearer {key}")
+    assert p.redact_header("Authorization", header) == header
+    assert p.redact_header("api-key", p.redact_header("api-key", key)) == \
+        p.redact_header("api-key", key)
+    protos = p.redact_subprotocols([f"openai-insecure-api-key.{key}"])
+    assert p.redact_subprotocols(protos) == protos
+    url = p.redact_url(f"/openai/realtime?api-key={key}&Authorization=Bearer%20{key}&x={key}")
+    assert p.redact_url(url) == url and key not in url

@@ -16,12 +16,11 @@ import pyarrow.compute as pc
 
 from ..protocol import (
     AUDIO_DELTA_TYPES,
-    REDACTED_PREFIX,
     Direction,
-    redact_header_once,
+    redact_headers,
     redact_subprotocols,
     redact_text,
-    redact_url_once,
+    redact_url,
 )
 from ..protocol import ERROR as ERROR_EVENT
 from ..store import SessionRecord
@@ -161,10 +160,6 @@ def scan_session(chunks: Iterator[RawChunk], session_id: str, *, keep_audio: boo
         yield events_batch(session_id, chunk, payloads)
 
 
-def _subprotocol_once(value: str) -> str:
-    return redact_text(value) if REDACTED_PREFIX in value else redact_subprotocols([value])[0]
-
-
 def redacted_session(rec: SessionRecord) -> SessionRecord:
     """A copy of a session record with every secret masked (idempotent: markers are kept).
 
@@ -175,13 +170,13 @@ def redacted_session(rec: SessionRecord) -> SessionRecord:
     for f in fields(SessionRecord):
         value = getattr(rec, f.name)
         if f.name in ("upstream_url", "path") and value is not None:
-            value = redact_url_once(value)
+            value = redact_url(value)
         elif f.name == "headers":
-            value = [(k, redact_header_once(k, v)) for k, v in value]
+            value = redact_headers(value)
         elif f.name == "subprotocols":
-            value = [_subprotocol_once(p) for p in value]
+            value = redact_subprotocols(value)
         elif f.name == "subprotocol" and value is not None:
-            value = _subprotocol_once(value)
+            value = redact_subprotocols([value])[0]
         elif isinstance(value, str) and f.name != "id":
             value = redact_text(value)
         setattr(out, f.name, value)
