@@ -7,7 +7,6 @@ import contextlib
 import logging
 import socket
 import ssl
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -72,8 +71,7 @@ class SessionRecording:
             else None
         rec.sink.control({"op": "begin", "no": self.no, "session": {
             "id": self.session_id,
-            "started": datetime.fromtimestamp(time.time() - (time.monotonic_ns() - relay.t0_ns)
-                                              / 1e9, tz=UTC).isoformat(),
+            "started": datetime.fromtimestamp(relay.t0_wall_ns / 1e9, tz=UTC).isoformat(),
             "upstream_url": rec.upstream_display,
             "path": redact_url(request.path),
             "model": model_from_path(request.path),
@@ -113,8 +111,6 @@ class SessionRecording:
         rec = self.recorder
         status = Status.FAILED if self.failed_reason is not None else Status.CLOSED
         reason = self.failed_reason if self.failed_reason is not None else info.status_reason
-        if self.failed_reason is None and info.code == 1006:
-            status = Status.CLOSED
         rec.sink.control({
             "op": "end", "no": self.no, "ended": datetime.now(UTC).isoformat(),
             "status": status, "status_reason": reason,

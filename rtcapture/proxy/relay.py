@@ -10,7 +10,6 @@ times, flags) through :class:`Recording`; parsing and storage happen in another 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import logging
 import ssl
@@ -396,5 +395,4 @@ class Relay:
                 leg.close(1001, reason)
                 if leg.transport is not None:
                     leg.later(CLOSE_TIMEOUT_S, leg.abort)
-        with contextlib.suppress(Exception):
-            self._maybe_end()
+        self._maybe_end()

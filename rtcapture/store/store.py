@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..config import DEFAULT_DB_URL as DEFAULT_URL
@@ -100,13 +100,6 @@ def _row_tuple(ev: EventRecord) -> tuple[Any, ...]:
     return (ev.session_id, ev.seq, ev.direction, ev.t_ns, ev.wall_ns, ev.opcode, ev.data,
             ev.type, ev.event_id, ev.item_id, ev.response_id, ev.call_id, ev.parse_error,
             ev.delivered, ev.audio_bytes, len(ev.data))
-
-
-def event_values(ev: EventRecord) -> dict[str, Any]:
-    """An event as insert parameters."""
-    values = {name: getattr(ev, name) for name in _EVENT_FIELDS}
-    values["size_bytes"] = len(ev.data)
-    return values
 
 
 class StoreUnavailable(Exception):
@@ -256,21 +249,17 @@ class Store:
     def save_session(self, rec: SessionRecord, events: Iterable[EventRecord],
                      batch: int = 2000) -> None:
         """Insert a whole session and its events in one transaction (import)."""
+        sql = self._insert_sql()
         with self.engine.begin() as conn:
             conn.execute(insert(Session).values(**_session_values(rec)))
-            chunk: list[dict[str, Any]] = []
+            chunk: list[tuple[Any, ...]] = []
             for ev in events:
-                chunk.append(event_values(ev))
+                chunk.append(_row_tuple(ev))
                 if len(chunk) >= batch:
-                    conn.execute(insert(Event), chunk)
+                    conn.exec_driver_sql(sql, chunk)
                     chunk = []
             if chunk:
-                conn.execute(insert(Event), chunk)
-
-    def delete_session(self, session_id: str) -> None:
-        with self.engine.begin() as conn:
-            conn.execute(delete(Event).where(Event.session_id == session_id))
-            conn.execute(delete(Session).where(Session.id == session_id))
+                conn.exec_driver_sql(sql, chunk)
 
     # ------------------------------------------------------------------ reading
 

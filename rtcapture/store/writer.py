@@ -118,7 +118,7 @@ class Writer:
         live.tally.flavour.path_hint = flavour_from_path(rec.path or "")
         rec.flavour = str(live.tally.flavour.flavour)
         self.live[msg["no"]] = live
-        self._flush()  # frames of earlier sessions first, then this row
+        self.flush()  # frames of earlier sessions first, then this row
         try:
             self.store.create_session(rec)
             live.stored = True
@@ -135,7 +135,7 @@ class Writer:
         live = self.live.pop(msg["no"], None)
         if live is None:
             return
-        self._flush()
+        self.flush()
         rec = live.record
         lost = live.lost + int(msg.get("lost", 0))
         status = msg.get("status", Status.CLOSED)
@@ -167,7 +167,8 @@ class Writer:
         return bool(self.pending) and (
             len(self.pending) >= FLUSH_ROWS or now - self.pending_since >= FLUSH_INTERVAL_S)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Commit everything pending."""
         if not self.pending:
             return
         batch, self.pending = self.pending, []
@@ -198,10 +199,6 @@ class Writer:
         self.lost_total += len(events)
         self.report({"event": "lost", "count": len(events), "total": self.lost_total})
 
-    def flush(self) -> None:
-        """Commit everything pending."""
-        self._flush()
-
     def refresh_totals(self) -> None:
         """Write running totals of open sessions (one transaction) so ``sessions`` shows
         progress."""
@@ -217,7 +214,7 @@ class Writer:
 
     def abandon(self, reason: str) -> None:
         """The relay is gone: mark every open session incomplete."""
-        self._flush()
+        self.flush()
         ended = datetime.now(UTC)
         for no in list(self.live):
             self._ctl_end({"no": no, "ended": ended.isoformat(), "status": Status.INCOMPLETE,
