@@ -121,7 +121,7 @@ def export_cmd(app: AppContext, sessions: tuple[str, ...], all_: bool, label: st
     for path in paths:
         click.echo(str(path))
     app.info(f"exported {len(records)} session(s), {detail}, to {out} "
-             f"in {time.monotonic() - started:.1f} s")
+             f"in {time.monotonic() - started:.2f} s")
 
 
 def _export_parquet(app: AppContext, store: Store, records: list[SessionRecord], out: Path,

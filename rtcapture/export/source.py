@@ -176,9 +176,13 @@ def _generic_chunk(conn: Any, session_id: str, lo: int, hi: int) -> RawChunk | N
 
 def seq_bounds(engine: Engine, session_id: str) -> tuple[int, int]:
     """(first seq, last seq) of a session, from the index; (0, -1) when it has no events."""
+    # Two scalar subqueries: SQLite answers a lone min() or max() from the index, but
+    # scans every row of the session when one SELECT asks for both.
+    where = Event.session_id == session_id
+    first = select(func.min(Event.seq)).where(where).scalar_subquery()
+    last = select(func.max(Event.seq)).where(where).scalar_subquery()
     with engine.connect() as conn:
-        lo, hi = conn.execute(select(func.min(Event.seq), func.max(Event.seq))
-                              .where(Event.session_id == session_id)).one()
+        lo, hi = conn.execute(select(first, last)).one()
     return (0, -1) if lo is None else (int(lo), int(hi))
 
 

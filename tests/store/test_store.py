@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -12,7 +14,7 @@ from alembic import command
 from rtcapture.errors import StoreError, UsageError
 from rtcapture.ids import id_time_ms, new_id
 from rtcapture.store import EventRecord, SessionRecord, Status, open_store, utcnow
-from rtcapture.store.db import alembic_config, current_revision, head_revision
+from rtcapture.store.db import SHIPPED_HEAD, alembic_config, current_revision, head_revision
 from rtcapture.store.models import Recorder
 from tests.factories import make_session
 
@@ -24,6 +26,25 @@ def test_models_match_migrations(db_url) -> None:
         assert current_revision(conn) == head_revision()
         command.check(alembic_config(conn))
     store.close()
+
+
+def test_up_to_date_database_opens_without_alembic(tmp_path) -> None:
+    """The shipped head constant is Alembic's head; a current database skips importing Alembic,
+    an unknown revision is a one-line StoreError."""
+    assert head_revision() == SHIPPED_HEAD
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    open_store(url).close()
+    probe = ("import sys; from rtcapture.store import open_store; "
+             f"open_store({url!r}).close(); print('alembic' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.strip() == "False"
+    store = open_store(url)
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = 'fff0'")
+    store.close()
+    with pytest.raises(StoreError, match="revision fff0.*newer rtcapture"):
+        open_store(url)
 
 
 def test_resolve_selectors(db_url) -> None:
