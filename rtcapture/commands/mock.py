@@ -13,13 +13,14 @@ import click
 from ..cli import AppContext, pass_app
 from ..errors import UsageError
 from ..mock import Scenario, ScenarioError, load_scenario, serve_mock
+from ..mock.playback import Close, recorded_close
 from ..store.records import EventRecord
 from .options import HOST_PORT, server_ssl_context, tls_options
 
 
 async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | None,
                  seed: int, fast: bool, playback: Sequence[EventRecord] | None, speed: float,
-                 tls: ssl.SSLContext | None, close: tuple[int, str] | None) -> None:
+                 tls: ssl.SSLContext | None, close: Close | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -82,8 +83,7 @@ def mock_cmd(app: AppContext, listen: tuple[str, int], scenario_path: str | None
         sid = store.resolve(playback)
         record = store.session(sid)
         events = list(store.events(sid))
-        if record.closed_by == "server" and record.close_code not in (None, 1005, 1006):
-            close = (int(record.close_code), record.close_reason or "")
+        close = recorded_close(record)
         app.info(f"playing back session {sid} ({len(events)} frames)")
     tls = server_ssl_context(tls_cert, tls_key)
     host, port = listen

@@ -16,7 +16,27 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from ..protocol import Direction, Opcode
-from ..store.records import EventRecord
+from ..store.records import EventRecord, SessionRecord
+
+NO_STATUS = 1005
+"""Recorded when the server's close frame carried no code; played back as such a frame."""
+ABNORMAL = 1006
+"""Recorded when the server dropped the connection without a close frame; played back by
+dropping the TCP connection."""
+
+Close = tuple[int | None, str]
+"""How playback ends after the last frame: close code (None: a close frame without one;
+``ABNORMAL``: drop the connection) and reason."""
+
+
+def recorded_close(record: SessionRecord) -> Close | None:
+    """How the recorded server ended the session, or None when the client (or the
+    recorder) ended it: playback then waits for the client to close."""
+    if record.closed_by != "server" or record.close_code is None:
+        return None
+    if record.close_code == NO_STATUS:
+        return None, ""
+    return int(record.close_code), record.close_reason or ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +79,7 @@ class PlaybackSession:
     """Plays one recording to one client connection."""
 
     def __init__(self, ws: ServerConnection, cues: list[Cue], client_t_ns: list[int], *,
-                 fast: bool, speed: float, close: tuple[int, str] | None) -> None:
+                 fast: bool, speed: float, close: Close | None) -> None:
         self.ws = ws
         self.cues = cues
         self.client_t_ns = client_t_ns
@@ -106,10 +126,16 @@ class PlaybackSession:
                 await self.ws.send(cue.data, text=cue.opcode == Opcode.TEXT)
                 ref_local, ref_t_ns = time.monotonic(), cue.t_ns
             if self.close is not None:
-                await self.ws.close(*self.close)
+                await self._end(*self.close)
             await reader
         except ConnectionClosed:
             pass
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
+
+    async def _end(self, code: int | None, reason: str) -> None:
+        if code == ABNORMAL:
+            self.ws.transport.abort()
+        else:  # websockets sends a close frame without a code for None
+            await self.ws.close(code, reason)  # type: ignore[arg-type]

@@ -20,7 +20,7 @@ from websockets.datastructures import Headers
 from ..protocol import flavour_from_handshake, model_from_path
 from ..store.records import EventRecord
 from .connection import MockConnection
-from .playback import PlaybackSession, build_cues, client_times
+from .playback import Close, PlaybackSession, build_cues, client_times
 from .scenario import DEFAULT_SCENARIO, Scenario
 
 log = logging.getLogger("rtcapture.mock")
@@ -70,12 +70,12 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
                      seed: int = 0, fast: bool = False,
                      playback: Sequence[EventRecord] | None = None, speed: float = 1.0,
                      ssl: ssl_module.SSLContext | None = None,
-                     close: tuple[int, str] | None = None) -> AsyncIterator[MockServer]:
+                     close: Close | None = None) -> AsyncIterator[MockServer]:
     """Run the mock on ``host:port`` (0 picks a port) for the duration of the block.
 
-    ``playback`` serves those recorded frames instead of a scenario (``close``: the
-    code and reason to close with after the last server frame, when the recording's
-    server closed). Same ``seed`` + ``scenario`` + client frames give identical frames.
+    ``playback`` serves those recorded frames instead of a scenario (``close``: how to end
+    after the last server frame when the recording's server ended it, see
+    :func:`~rtcapture.mock.playback.recorded_close`). Same ``seed`` + ``scenario`` + client frames give identical frames.
     """
     scenario = scenario or DEFAULT_SCENARIO
     cues = build_cues(playback) if playback is not None else None

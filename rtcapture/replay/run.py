@@ -65,6 +65,7 @@ async def _base_url(store: Store, original: SessionRecord, request: ReplayReques
         yield request.target
         return
     from ..mock import serve_mock
+    from ..mock.playback import recorded_close
 
     if request.target == MOCK:
         async with serve_mock(scenario=request.scenario, seed=request.seed,
@@ -72,11 +73,8 @@ async def _base_url(store: Store, original: SessionRecord, request: ReplayReques
             yield mock.url
         return
     events = list(store.events(original.id))
-    close = None
-    if original.closed_by == "server" and original.close_code not in (None, 1005, 1006):
-        close = (int(original.close_code), original.close_reason or "")  # type: ignore[arg-type]
     async with serve_mock(playback=events, speed=request.speed, fast=request.fast,
-                          close=close) as mock:
+                          close=recorded_close(original)) as mock:
         yield mock.url
 
 

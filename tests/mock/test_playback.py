@@ -98,14 +98,43 @@ async def test_recorded_gaps_scaled_by_speed(sqlite_url) -> None:
             assert gap < minimum * 4
 
 
-async def test_server_close_is_replayed(sqlite_url) -> None:
-    """With a recorded server close, the mock closes the same way after the last frame."""
-    events = [e for e in recording(sqlite_url) if e.seq < 3]  # created, update, updated
-    async with serve_mock(playback=events, fast=True, close=(4000, "bye now")) as mock, \
+async def _ending(events: list, close) -> tuple[int | None, object]:
+    """Play a short recording ending with ``close``; the client's close code and the
+    close frame it received (None when the connection was dropped)."""
+    async with serve_mock(playback=events, fast=True, close=close) as mock, \
             connect(mock.url + "/v1/realtime") as ws:
         await ws.recv()
         await ws.send(json.dumps({"type": "session.update"}))
         await ws.recv()
         async with asyncio.timeout(deadline(5)):
             await ws.wait_closed()
-        assert (ws.close_code, ws.close_reason) == (4000, "bye now")
+        return ws.close_code, ws.protocol.close_rcvd
+
+
+async def test_server_close_is_replayed(sqlite_url) -> None:
+    """With a recorded server close, the mock closes the same way after the last frame."""
+    events = [e for e in recording(sqlite_url) if e.seq < 3]  # created, update, updated
+    code, frame = await _ending(events, (4000, "bye now"))
+    assert code == 4000 and frame is not None and frame.reason == "bye now"
+
+
+async def test_dropped_and_codeless_server_closes_are_replayed(sqlite_url) -> None:
+    """A recording whose server dropped the connection (1006) ends with the connection
+    dropped; one whose close frame had no code (1005) ends with such a frame."""
+    from rtcapture.mock.playback import recorded_close
+    from rtcapture.store import SessionRecord, utcnow
+
+    events = [e for e in recording(sqlite_url) if e.seq < 3]
+
+    def record(closed_by: str, code: int | None) -> SessionRecord:
+        return SessionRecord(id="x", started=utcnow(), closed_by=closed_by, close_code=code,
+                             close_reason="connection lost" if code == 1006 else None)
+
+    dropped = recorded_close(record("server", 1006))
+    code, frame = await _ending(events, dropped)
+    assert (code, frame) == (1006, None)
+    codeless = recorded_close(record("server", 1005))
+    code, frame = await _ending(events, codeless)
+    assert code == 1005 and frame is not None and frame.code == 1005
+    assert recorded_close(record("client", 1000)) is None
+    assert recorded_close(record("server", 4001)) == (4001, "")
