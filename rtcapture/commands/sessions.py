@@ -48,18 +48,21 @@ def sessions_cmd(app: AppContext, as_json: bool, label: str | None, limit: int |
 
 @click.command(name="show")
 @click.argument("session")
-@click.option("--type", "type_glob", metavar="GLOB", help="Only events whose type matches.")
+@click.option("--type", "type_globs", metavar="GLOB", multiple=True,
+              help="Only events whose type matches (repeat it, or separate GLOBs with commas, "
+                   "for any of several).")
 @click.option("--direction", type=click.Choice(["client", "server"]), help="Only one side.")
 @click.option("--jsonl", is_flag=True, help="Raw frames, one JSON object per line.")
 @click.option("--no-redact", is_flag=True, help="Do not mask sk-/ek_ keys found in payloads.")
 @pass_app
-def show_cmd(app: AppContext, session: str, type_glob: str | None, direction: str | None,
+def show_cmd(app: AppContext, session: str, type_globs: tuple[str, ...], direction: str | None,
              jsonl: bool, no_redact: bool) -> None:
     """Show a session's timeline (SESSION: id, prefix, last or @label).
 
     \b
     Example:
       rtcapture show last --type 'response.*'
+      rtcapture show @demo --type 'input_audio_buffer.speech_*,response.created' --direction server
       rtcapture show 01JC --jsonl > frames.jsonl
     """
     store = app.store()
@@ -68,8 +71,9 @@ def show_cmd(app: AppContext, session: str, type_glob: str | None, direction: st
         rec = store.session(sid)
         app.info(f"session {rec.id}  {rec.model or '-'}  {rec.flavour}  {rec.status}  "
                  f"{rec.path or ''}")
+    globs = [g.strip() for value in type_globs for g in value.split(",") if g.strip()]
     for ev in store.events(sid, direction=direction):
-        if type_glob and not fnmatch.fnmatchcase(ev.type or "", type_glob):
+        if globs and not any(fnmatch.fnmatchcase(ev.type or "", g) for g in globs):
             continue
         if jsonl:
             click.echo(json.dumps(frame_json(ev, redact=not no_redact), ensure_ascii=False))
