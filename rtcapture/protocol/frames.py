@@ -1,0 +1,151 @@
+"""Parsing frames: type and ids of a raw frame, and the audio of simple append / delta
+frames found without decoding their JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .events import INPUT_AUDIO_APPEND, Opcode
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedFrame:
+    """What a frame says about itself, as far as the recorder needs."""
+
+    type: str | None = None
+    event_id: str | None = None
+    item_id: str | None = None
+    response_id: str | None = None
+    call_id: str | None = None
+    parse_error: str | None = None
+    event: dict[str, Any] | None = None
+
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def parse_frame(data: bytes, opcode: Opcode | str = Opcode.TEXT) -> ParsedFrame:
+    """Parse a raw frame into its type and ids; never raises.
+
+    A frame that is binary, not UTF-8, not JSON or not a JSON object gets
+    ``parse_error`` set and no fields.
+    """
+    if opcode != Opcode.TEXT:
+        return ParsedFrame(parse_error="binary frame")
+    try:
+        text = data.decode("utf-8")  # json.loads(bytes) would also accept UTF-16/32
+    except UnicodeDecodeError:
+        return ParsedFrame(parse_error="invalid UTF-8")
+    try:
+        obj = json.loads(text)
+    except RecursionError:
+        return ParsedFrame(parse_error="JSON nested too deeply")
+    except ValueError as exc:
+        return ParsedFrame(parse_error=f"invalid JSON: {str(exc)[:120]}")
+    except Exception as exc:  # noqa: BLE001 - the parser must never raise
+        return ParsedFrame(parse_error=f"unparseable frame: {type(exc).__name__}")
+    if not isinstance(obj, dict):
+        return ParsedFrame(parse_error="JSON value is not an object")
+    return fields_of(obj)
+
+
+def fields_of(obj: dict[str, Any]) -> ParsedFrame:
+    """Extract type and ids from an already-decoded event (section 2's table)."""
+    event_type = _str_or_none(obj.get("type"))
+    item = obj.get("item")
+    item = item if isinstance(item, dict) else None
+    response = obj.get("response")
+    response = response if isinstance(response, dict) else None
+
+    item_id = _str_or_none(obj.get("item_id"))
+    if item_id is None and item is not None:
+        item_id = _str_or_none(item.get("id"))
+
+    response_id = _str_or_none(obj.get("response_id"))
+    if response_id is None and response is not None:
+        response_id = _str_or_none(response.get("id"))
+
+    call_id = _str_or_none(obj.get("call_id"))
+    if call_id is None and item is not None:
+        call_id = _str_or_none(item.get("call_id"))
+
+    return ParsedFrame(
+        type=event_type,
+        event_id=_str_or_none(obj.get("event_id")),
+        item_id=item_id,
+        response_id=response_id,
+        call_id=call_id,
+        parse_error=None if event_type is not None else "missing or non-string type",
+        event=obj,
+    )
+
+
+def decode_event(data: bytes) -> dict[str, Any] | None:
+    """Decode a text frame into an event dict, or None if it is not one."""
+    try:
+        obj = json.loads(data.decode("utf-8"))
+    except Exception:  # noqa: BLE001
+        return None
+    return obj if isinstance(obj, dict) else None
+
+
+
+_APPEND_PREFIXES = tuple(
+    json.dumps({"type": INPUT_AUDIO_APPEND, "audio": ""}, separators=seps)[:-2].encode()
+    for seps in ((", ", ": "), (",", ":")))
+_CONTENT_INDEX_RE = re.compile(rb'"content_index"\s*:\s*(\d{1,9})\s*[,}]')
+
+
+def _flat_string_value(data: bytes, key: bytes) -> bytes | None:
+    """The raw string value of top-level ``key`` (quoted) in a JSON object frame, found
+    without decoding it; None unless the frame is the simple shape (one object, the key
+    once, an unescaped string value)."""
+    at = data.find(key)
+    if at < 0:
+        return None
+    colon = data.find(b":", at + len(key))
+    start = data.find(b'"', colon + 1)
+    end = data.find(b'"', start + 1)
+    if colon < 0 or start < 0 or end < 0 or data[at + len(key):start].strip(b" \t\r\n:") \
+            or data.find(b"\\", start, end) >= 0 or data.count(b"{", 0, at) != 1 \
+            or data.find(b"{", end) >= 0 or data.find(key, end) >= 0:
+        return None  # escapes in the value, or nesting / repeated keys: decode the JSON
+    return data[start + 1:end]
+
+
+def append_audio_b64(data: bytes) -> bytes | None:
+    """The base64 ``audio`` of a flat ``input_audio_buffer.append`` frame, found without
+    decoding the JSON (the hot path of audio extraction).
+
+    For frames already known to parse as an append. Returns None unless the frame is the
+    simple shape (one object, one ``"audio"`` key, an unescaped string value); decode the
+    JSON then. The value is not checked: base64-decode it strictly.
+    """
+    for prefix in _APPEND_PREFIXES:  # how the OpenAI SDKs serialise an append
+        if data.startswith(prefix) and data.endswith(b'"}'):
+            start, end = len(prefix), len(data) - 2
+            if data.find(b'"', start, end) < 0 and data.find(b"\\", start, end) < 0:
+                return data[start:end]
+    return _flat_string_value(data, b'"audio"')
+
+
+def audio_delta_b64(data: bytes) -> tuple[bytes, int] | None:
+    """The base64 ``delta`` and the ``content_index`` (0 when absent) of a flat audio
+    delta frame, without decoding the JSON; None when the frame is not that simple shape.
+    For frames already known to parse as an audio delta."""
+    b64 = _flat_string_value(data, b'"delta"')
+    if b64 is None:
+        return None
+    at = data.find(b'"content_index"')
+    if at < 0:
+        return b64, 0
+    match = _CONTENT_INDEX_RE.match(data, at)
+    if match is None or data.find(b'"content_index"', match.end()) >= 0:
+        return None
+    return b64, int(match.group(1))
+
+

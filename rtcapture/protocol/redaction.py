@@ -1,0 +1,108 @@
+"""Secret redaction: ``sk-``/``ek_`` keys, credential headers, subprotocols, URLs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+
+SECRET_HEADERS = frozenset({"authorization", "api-key"})
+SECRET_QUERY_PARAMS = frozenset({"authorization", "api-key"})
+KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
+_KEY_RE = re.compile(r"(?:sk-|ek_)[A-Za-z0-9_\-]{6,}")
+_KEY_RE_BYTES = re.compile(rb"(?:sk-|ek_)[A-Za-z0-9_\-]{6,}")
+REDACTED_PREFIX = "REDACTED-"
+
+
+def secret_marker(secret: str) -> str:
+    """The stable marker replacing a secret: a short hash and its last 4 characters."""
+    digest = hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{REDACTED_PREFIX}{digest}-{secret[-4:] if len(secret) > 8 else ''}"
+
+
+# Both functions look for the prefixes with ``in`` first: a substring search runs about ten
+# times faster than the regex over frames that hold no key, which is nearly all of them.
+
+
+def redact_text(text: str) -> str:
+    """Replace ``sk-…`` / ``ek_…`` keys anywhere in a string."""
+    if "sk-" not in text and "ek_" not in text:
+        return text
+    return _KEY_RE.sub(lambda m: secret_marker(m.group(0)), text)
+
+
+def redact_bytes(data: bytes) -> bytes:
+    """Replace ``sk-…`` / ``ek_…`` keys anywhere in raw bytes."""
+    if b"sk-" not in data and b"ek_" not in data:
+        return data
+    return _KEY_RE_BYTES.sub(
+        lambda m: secret_marker(m.group(0).decode("ascii")).encode("ascii"), data
+    )
+
+
+_MARKER_RE = re.compile(rf"{REDACTED_PREFIX}[0-9a-f]{{8}}-\S{{0,4}}")
+
+
+def _mark(secret: str) -> str:
+    """The marker of a secret; a value that already is a marker stays as it is, so that
+    redacting twice (export after record, import after export) changes nothing."""
+    return secret if _MARKER_RE.fullmatch(secret) else secret_marker(secret)
+
+
+def _redact_credential(value: str) -> str:
+    scheme, sep, token = value.partition(" ")
+    if sep and scheme.lower() in ("bearer", "basic", "token"):
+        return f"{scheme} {_mark(token.strip())}"
+    return _mark(value.strip())
+
+
+def redact_header(name: str, value: str) -> str:
+    """A header value safe to store or print."""
+    if name.lower() in SECRET_HEADERS or name.lower() == "x-rtcapture-token":
+        return _redact_credential(value)
+    if name.lower() == "sec-websocket-protocol":
+        return ", ".join(redact_subprotocols([p.strip() for p in value.split(",")]))
+    return redact_text(value)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Headers with every secret replaced by its marker."""
+    return [(name, redact_header(name, value)) for name, value in headers]
+
+
+def redact_subprotocols(subprotocols: Iterable[str]) -> list[str]:
+    """Subprotocol entries with embedded keys replaced by markers."""
+    out = []
+    for proto in subprotocols:
+        for prefix in (KEY_SUBPROTOCOL_PREFIX, "rtcapture-token."):
+            if proto.startswith(prefix):
+                proto = prefix + _mark(proto[len(prefix):])
+                break
+        else:
+            proto = redact_text(proto)
+        out.append(proto)
+    return out
+
+
+def redact_url(url: str) -> str:
+    """A URL (or path with query) with secret query parameters and keys replaced."""
+    try:
+        parts = urlsplit(url)
+        query = parse_qsl(parts.query, keep_blank_values=True)
+    except ValueError:
+        return redact_text(url)
+    if not query and "@" not in parts.netloc:
+        return redact_text(url)
+    if query:
+        cleaned = [
+            (k, _redact_credential(v) if k.lower() in SECRET_QUERY_PARAMS else redact_text(v))
+            for k, v in query
+        ]
+        parts = parts._replace(query=urlencode(cleaned, quote_via=quote, safe="/:"))
+    netloc = parts.netloc
+    if "@" in netloc:  # user:password@host
+        netloc = "REDACTED@" + netloc.rpartition("@")[2]
+    return redact_text(urlunsplit(parts._replace(netloc=netloc)))
+
+
