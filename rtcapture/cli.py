@@ -9,7 +9,7 @@ import logging
 import sys
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -80,6 +80,19 @@ class LazyGroup(click.Group):
             for command in module.COMMANDS:
                 self.add_command(command)
         return self.commands.get(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; a database error it did not expect becomes one line (exit 2)."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            from .errors import database_failure
+
+            app = ctx.obj if isinstance(ctx.obj, AppContext) else AppContext()
+            failure = database_failure(exc, app.db_url)
+            if failure is None:
+                raise
+            raise failure from exc
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 EXIT_OK = 0
@@ -24,3 +26,37 @@ class EndpointError(click.ClickException):
 
 class StoreError(UsageError):
     """The database cannot be opened or read."""
+
+
+def database_failure(exc: BaseException, db_url: str) -> StoreError | None:
+    """The one-line error for a failure the database driver reported while a command ran
+    (a damaged SQLite file, a lost server), or None when ``exc`` is anything else.
+
+    Opening the database already turns its errors into :class:`StoreError`; this catches
+    the ones that only show later, on the pages a query happens to read.
+    """
+    from .protocol import redact_url
+
+    if isinstance(exc, click.ClickException):  # already a one-line message
+        return None
+    seen: BaseException | None = exc
+    while seen is not None:
+        if _is_driver_error(seen):
+            orig = getattr(seen, "orig", None) or seen
+            lines = str(orig).strip().splitlines()
+            detail = lines[0] if lines else type(orig).__name__
+            return StoreError(f"cannot use database {redact_url(db_url)}: {detail}")
+        seen = seen.__cause__
+    return None
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """A DB-API error, raw or wrapped by SQLAlchemy (only modules already loaded are asked)."""
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    if sa_exc is not None and isinstance(exc, sa_exc.DBAPIError):
+        return True
+    for module, name in (("sqlite3", "Error"), ("psycopg", "Error")):
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False

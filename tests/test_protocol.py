@@ -102,6 +102,8 @@ def test_redact_url_query_forms() -> None:
         assert secret not in out
     assert "api-version=2025-04-01-preview" in out and out.count("REDACTED-") == 3
     assert p.redact_url("sqlite:////tmp/x.db") == "sqlite:////tmp/x.db"
+    assert p.redact_url("sqlite:////data/x.db?timeout=2") == "sqlite:////data/x.db?timeout=2"
+    assert p.redact_url("sqlite:///x.db?timeout=2") == "sqlite:///x.db?timeout=2"
     assert "hunter2" not in p.redact_url("postgresql://u:hunter2@h/db")
 
 

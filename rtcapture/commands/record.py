@@ -98,7 +98,8 @@ async def _serve(app: AppContext, host: str, port: int, upstream: str, label: st
                  tls: ssl.SSLContext | None, config: RelayConfig,
                  upstream_ca: str | None) -> None:
     async with contextlib.AsyncExitStack() as stack:
-        if upstream == "mock":
+        in_process_mock = upstream == "mock"
+        if in_process_mock:
             from ..mock import serve_mock
 
             mock = await stack.enter_async_context(serve_mock("127.0.0.1", 0))
@@ -109,7 +110,8 @@ async def _serve(app: AppContext, host: str, port: int, upstream: str, label: st
         config = dataclasses.replace(
             config, upstream=uri, upstream_ssl=_upstream_ssl(upstream_ca) if uri.secure else None)
         recorder = Recorder(host, port, upstream, app.db_url, config, label=label, tls=tls,
-                            echo=lambda line: click.echo(line) if not app.quiet else None)
+                            echo=lambda line: click.echo(line) if not app.quiet else None,
+                            fds_per_session=3 if in_process_mock else 2)
         await recorder.start()
         click.echo(f"rtcapture recording on {recorder.url} -> {recorder.upstream_display}")
         click.echo(f"point your client at {recorder.url}/v1  (openai SDK: "
@@ -133,7 +135,9 @@ def _display_db(url: str) -> str:
 def _print_summary(stats: RecorderStats) -> None:
     click.echo(f"recorded {stats.sessions} sessions ({stats.failed} failed, "
                f"{stats.open_sessions} closed at shutdown): {stats.frames} frames, "
-               f"{stats.bytes} bytes, {stats.lost} lost")
+               f"{stats.bytes} bytes, {stats.lost} lost"
+               + (f"; {stats.refused} clients refused at the file-descriptor limit"
+                  if stats.refused else ""))
 
 
 COMMANDS = [record_cmd]

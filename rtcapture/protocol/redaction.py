@@ -103,6 +103,9 @@ def redact_url(url: str) -> str:
     netloc = parts.netloc
     if "@" in netloc:  # user:password@host
         netloc = "REDACTED@" + netloc.rpartition("@")[2]
+    if not netloc:  # sqlite:///x.db?timeout=5: urlunsplit would drop the empty authority
+        return redact_text(url.partition("?")[0] + "?" + parts.query
+                           + ("#" + parts.fragment if parts.fragment else ""))
     return redact_text(urlunsplit(parts._replace(netloc=netloc)))
 
 

@@ -20,6 +20,9 @@ CLOSE_TIMEOUT_S = 5.0
 """How long a closing leg may take before its connection is aborted."""
 WRITE_HIGH_WATER = 4 << 20
 """Bytes buffered towards a slow peer before the other leg stops reading."""
+PONG_BACKLOG = 1 << 20
+"""Bytes of pongs a leg queues to a peer that is not reading before it stops reading that
+peer: a ping flood from a peer that never reads would otherwise grow the buffer forever."""
 
 
 class Leg(asyncio.Protocol):
@@ -37,6 +40,9 @@ class Leg(asyncio.Protocol):
         self._fragment_binary = False
         self._close_timer = False
         self._reading = True
+        self._write_paused = False
+        self._pong_backlog = 0
+        """Pong bytes queued since this leg's transport stopped accepting writes."""
         self.peer_blocked = False
         """True while the other leg's peer is not reading (its write buffer is full)."""
 
@@ -65,15 +71,26 @@ class Leg(asyncio.Protocol):
             timer.cancel()
         if self.transport is not None and self.relay.on_transport is not None:
             self.relay.on_transport(self, False)
+        other = self.relay.other(self)
+        if other is not None and other.peer_blocked:
+            # a dead peer blocks no one: the other leg reads its close and the frames
+            # still coming (stored as undelivered)
+            other.peer_blocked = False
+            other.update_reading()
         self.relay.on_lost(self)
 
     def pause_writing(self) -> None:
+        self._write_paused = True
         other = self.relay.other(self)
         if other is not None:
             other.peer_blocked = True
             other.update_reading()
 
     def resume_writing(self) -> None:
+        self._write_paused = False
+        flooded, self._pong_backlog = self._pong_backlog > PONG_BACKLOG, 0
+        if flooded:
+            self.update_reading()
         other = self.relay.other(self)
         if other is not None:
             other.peer_blocked = False
@@ -84,7 +101,8 @@ class Leg(asyncio.Protocol):
         transport = self.transport
         if transport is None or self.lost or transport.is_closing():
             return
-        want = not self.peer_blocked and self.relay.can_read()
+        want = (not self.peer_blocked and self._pong_backlog <= PONG_BACKLOG
+                and self.relay.can_read())
         if want != self._reading:
             self._reading = want
             transport.resume_reading() if want else transport.pause_reading()
@@ -159,6 +177,13 @@ class Leg(asyncio.Protocol):
         if self._ping == payload and self.is_open:
             self.relay.note_keepalive_timeout(self)
             self.abort()
+
+    def pinged(self, data: bytes) -> None:
+        """The protocol answered a ping: count the pong if the peer is not reading."""
+        if self._write_paused:
+            self._pong_backlog += len(data) + 2
+            if self._pong_backlog > PONG_BACKLOG and self._reading:
+                self.update_reading()
 
     def pong(self, data: bytes) -> None:
         if data == self._ping:

@@ -25,6 +25,7 @@ from ..protocol import (
 )
 from ..store.records import Status
 from .leg import Leg
+from .listener import FDS_PER_SESSION, Listener
 from .relay import CloseInfo, Relay, RelayConfig
 from .sink import HIGH_WATER, WriterSink
 
@@ -41,6 +42,8 @@ class RecorderStats:
     bytes: int = 0
     lost: int = 0
     open_sessions: int = 0
+    refused: int = 0
+    """Clients answered HTTP 503 at the file-descriptor limit (not recorded as sessions)."""
 
 
 @dataclass
@@ -141,11 +144,13 @@ class Recorder:
     echo: Callable[[str], None] = print
     sink_high_water: int = HIGH_WATER
     """Bytes queued towards the writer before every leg stops reading (backpressure)."""
+    fds_per_session: int = FDS_PER_SESSION
+    """File descriptors a session holds in this process (3 when the upstream is in-process)."""
     stats: RecorderStats = field(default_factory=RecorderStats)
     recorder_id: str = field(default_factory=new_id)
     sessions: dict[int, SessionRecording] = field(default_factory=dict)
     relays: set[Relay] = field(default_factory=set)
-    _server: asyncio.Server | None = None
+    _listener: Listener | None = None
     _next_no: int = 0
     _store_warned: bool = False
 
@@ -156,8 +161,8 @@ class Recorder:
 
     @property
     def port(self) -> int:
-        assert self._server is not None
-        return int(self._server.sockets[0].getsockname()[1])
+        assert self._listener is not None
+        return int(self._listener.sockets[0].getsockname()[1])
 
     @property
     def url(self) -> str:
@@ -168,10 +173,10 @@ class Recorder:
     async def start(self) -> None:
         """Start the writer process, then listen."""
         await self.sink.start()
-        loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(
-            self._new_connection, self.listen_host, self.listen_port, ssl=self.tls,
-            reuse_address=True)
+        self._listener = Listener(self.listen_host, self.listen_port, self._new_connection,
+                                  lambda: len(self.relays), self._connection_failed, tls=self.tls,
+                                  fds_per_session=self.fds_per_session)
+        await self._listener.start()
 
     def _new_connection(self) -> asyncio.Protocol:
         self._next_no += 1
@@ -187,6 +192,12 @@ class Recorder:
         relay.on_ended = lambda: self._session_ended(no, relay)
         return relay.client_protocol()
 
+    @staticmethod
+    def _connection_failed(protocol: asyncio.Protocol, exc: BaseException) -> None:
+        """The client's connection never opened (TLS handshake failed): end its relay."""
+        if isinstance(protocol, Leg) and protocol.transport is None and not protocol.lost:
+            protocol.connection_lost(exc if isinstance(exc, Exception) else None)
+
     def _track_transport(self, leg: Leg, added: bool) -> None:
         if added:
             self.sink.readers.add(leg)
@@ -198,6 +209,8 @@ class Recorder:
         recording = self.sessions.pop(no, None)
         if recording is not None and not recording.begun:
             self.stats.sessions -= 1  # a TCP connection that never sent a request
+        if self._listener is not None:
+            self._listener.released()
 
     def _on_report(self, report: dict[str, Any]) -> None:
         kind = report.get("event")
@@ -226,8 +239,9 @@ class Recorder:
 
     async def stop(self, grace: float = 3.0) -> RecorderStats:
         """Stop listening, close open sessions, flush the writer, return the totals."""
-        if self._server is not None:
-            self._server.close()
+        if self._listener is not None:
+            self._listener.close()
+            self.stats.refused = self._listener.refused
         open_relays = list(self.relays)
         self.stats.open_sessions = len(open_relays)
         for relay in open_relays:

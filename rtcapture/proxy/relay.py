@@ -178,6 +178,8 @@ class Relay:
             message = leg.assemble(frame)
             if message is not None:
                 self.recording.frame(leg.side, message[0], delivered, t_ns, message[1])
+        elif opcode is Opcode.PING:
+            leg.pinged(frame.data)
         elif opcode is Opcode.PONG:
             leg.pong(frame.data)
         elif opcode is Opcode.CLOSE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,9 +35,13 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+SQLITE_BUSY_TIMEOUT_S = 10.0
+"""How long a SQLite write waits for another writer's lock before it fails (the store has
+failed); the URL's ``?timeout=SECONDS`` (the sqlite3 driver's own parameter) overrides it."""
 
 
 def make_engine(url: str) -> Engine:
@@ -48,6 +53,8 @@ def make_engine(url: str) -> Engine:
     kwargs: dict[str, object] = {}
     if parsed.get_backend_name() == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite" and "timeout" not in parsed.query:
+        kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_S}
     try:
         engine = create_engine(parsed, **kwargs)
     except NoSuchModuleError as exc:
@@ -56,6 +63,8 @@ def make_engine(url: str) -> Engine:
         raise StoreError(
             f"database driver missing ({exc.name}); for PostgreSQL: pip install 'rtcapture[postgres]'"
         ) from exc
+    except (ValueError, TypeError) as exc:  # a query parameter the driver cannot take
+        raise StoreError(f"invalid database URL {redact_url(url)!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         db = parsed.database
@@ -64,6 +73,19 @@ def make_engine(url: str) -> Engine:
             if not parent.is_dir():
                 raise StoreError(f"database directory does not exist: {parent}")
     return engine
+
+
+def unwritable_dir_hint(engine: Engine) -> str:
+    """For a SQLite file whose directory cannot be written, a note saying so (SQLite creates
+    the database and, in WAL mode, its -wal and -shm files there, readers included)."""
+    db = engine.url.database
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return ""
+    parent = Path(db).expanduser().resolve().parent
+    if os.access(parent, os.W_OK):
+        return ""
+    return f" (directory {parent} is not writable: SQLite creates the database and its " \
+        "-wal and -shm files there)"
 
 
 def alembic_config(connection: Connection) -> Config:

@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from ..config import DEFAULT_DB_URL as DEFAULT_URL
 from ..errors import StoreError, UsageError
 from ..protocol import redact_url
-from .db import make_engine, upgrade
+from .db import make_engine, unwritable_dir_hint, upgrade
 from .models import Event, Recorder, Session
 from .records import EventRecord, SessionRecord, Status, utcnow
 
@@ -212,8 +212,10 @@ class Store:
         """Insert a batch of events; returns the rows that could not be stored.
 
         Plain tuples through the driver's ``executemany`` (no per-row ORM or Core
-        processing). A failing batch is retried row by row so one bad row never loses its
-        neighbours.
+        processing). A batch refused for one of its rows is retried row by row so one bad row
+        never loses its neighbours; a batch the database itself failed (down, locked, full)
+        is not, since every row would fail again, each after the same wait (a lock's busy
+        timeout, a connect timeout).
         """
         if not events:
             return []
@@ -223,6 +225,8 @@ class Store:
             with self.engine.begin() as conn:
                 conn.exec_driver_sql(sql, rows)
             return []
+        except (OperationalError, InterfaceError) as exc:  # the database, not a row
+            raise StoreUnavailable(_first_line(exc), list(events)) from exc
         except (SQLAlchemyError, UnicodeError, ValueError):
             pass
         failed: list[EventRecord] = []
@@ -372,7 +376,7 @@ def open_store(url: str | None = None, *, check_orphans: bool = True) -> Store:
     except (DBAPIError, SQLAlchemyError) as exc:
         engine.dispose()
         raise StoreError(f"cannot open database {redact_url(str(url or DEFAULT_URL))}: "
-                         f"{_first_line(exc)}") from exc
+                         f"{_first_line(exc)}{unwritable_dir_hint(engine)}") from exc
     return store
 
 

@@ -48,6 +48,9 @@ class _Peer(asyncio.Protocol):
         self.closed = asyncio.get_running_loop().create_future()
         self.opened = asyncio.get_running_loop().create_future()
         self.changed = asyncio.Condition()
+        self.writable = asyncio.Event()
+        """Clear while the transport's write buffer is above its high-water mark."""
+        self.writable.set()
         self._fragments: list[bytes] = []
         self._fragment_op = "text"
 
@@ -70,7 +73,18 @@ class _Peer(asyncio.Protocol):
         self.flush()
         return False
 
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    async def drain(self) -> None:
+        """Wait until the transport accepts more data (returns at once once closed)."""
+        await self.writable.wait()
+
     def connection_lost(self, exc: Exception | None) -> None:
+        self.writable.set()
         if not self.closed.done():
             rcvd = self.proto.close_rcvd
             self.closed.set_result((rcvd.code, rcvd.reason) if rcvd else (1006, ""))
@@ -289,3 +303,14 @@ def realtime_reply(conn: UpstreamConn, message: Message) -> None:
 SESSION_CREATED = json.dumps({"type": "session.created", "event_id": "event_0",
                               "session": {"id": "sess_1", "object": "realtime.session",
                                           "model": "gpt-realtime"}}).encode()
+
+
+async def assert_serves_another(url: str, timeout: float = 5.0) -> None:
+    """A new session through the recorder at ``url`` round-trips a frame (it carried on)."""
+    from tests.conftest import deadline
+
+    client = await raw_connect(url)
+    client.send(b'{"type": "next"}')
+    await client.wait_for(lambda: len(client.received) == 1, deadline(timeout))
+    client.close()
+    await asyncio.wait_for(client.closed, deadline(timeout))

@@ -12,10 +12,21 @@ from tests.conftest import deadline
 from .conftest import running_recorder
 from .peers import SESSION_CREATED, Upstream, raw_connect, realtime_reply
 
+NON_ASCII = "bye – adiós"
+LONGEST = "ñ" * 61 + "!"
+"""123 bytes of UTF-8: the longest reason a close frame holds."""
+CLOSES = pytest.mark.parametrize(("code", "reason"), [
+    (1001, "going"), (3000, "invalid_api_key"), (4000, "invalid_request_error.beta_api_shape"),
+    pytest.param(1001, NON_ASCII, id="1001-non-ascii"),
+    pytest.param(3000, NON_ASCII, id="3000-non-ascii"),
+    pytest.param(4000, NON_ASCII, id="4000-non-ascii"),
+    pytest.param(4321, LONGEST, id="4321-123-bytes"),
+])
+"""Close codes the Realtime API uses (1001 going away, 3000/4000 ranges) and reasons."""
 
-@pytest.mark.parametrize(("code", "reason"), [(4000, "invalid_request_error.beta_api_shape"),
-                                              (3000, "invalid_api_key"), (1001, "going")])
-async def test_server_close_reaches_client(sqlite_url, code, reason) -> None:
+
+@CLOSES
+async def test_server_close_reaches_client(sqlite_url: str, code: int, reason: str) -> None:
     """The upstream's close code and reason reach the client and the record."""
     up = await Upstream(reply=realtime_reply, greeting=SESSION_CREATED).start()
     try:
@@ -34,18 +45,22 @@ async def test_server_close_reaches_client(sqlite_url, code, reason) -> None:
     store.close()
 
 
-async def test_client_close_reaches_upstream(sqlite_url, upstream) -> None:
-    """The client's close code and reason reach the upstream."""
+@CLOSES
+async def test_client_close_reaches_upstream(sqlite_url: str, upstream: Upstream, code: int,
+                                             reason: str) -> None:
+    """The client's close code and reason reach the upstream and the record."""
     async with running_recorder(sqlite_url, upstream.url) as rec:
         client = await raw_connect(rec.url)
         await client.wait_for(lambda: len(client.received) == 1, deadline(5))
-        client.close(4321, "bye now")
+        client.close(code, reason)
         conn = upstream.connections[0]
-        assert await asyncio.wait_for(conn.closed, deadline(5)) == (4321, "bye now")
+        assert await asyncio.wait_for(conn.closed, deadline(5)) == (code, reason)
+        assert await asyncio.wait_for(client.closed, deadline(5)) == (code, reason)
     store = open_store(sqlite_url)
     session = store.session(store.resolve("last"))
     assert (session.close_code, session.close_reason, session.closed_by) == (
-        4321, "bye now", "client")
+        code, reason, "client")
+    assert session.status == "closed"
     store.close()
 
 

@@ -9,7 +9,7 @@ from rtcapture.store import open_store
 from tests.conftest import deadline
 
 from .conftest import running_recorder
-from .peers import Upstream, echo, raw_connect
+from .peers import Upstream, assert_serves_another, echo, raw_connect
 
 
 async def _echo_upstream() -> Upstream:
@@ -45,11 +45,7 @@ async def test_odd_frames_relayed_and_stored(sqlite_url) -> None:
             client.close()
             await asyncio.wait_for(client.closed, deadline(5))
             # the recorder serves the next session
-            second = await raw_connect(rec.url)
-            second.send(b'{"type": "ping"}')
-            await second.wait_for(lambda: len(second.received) == 1, deadline(5))
-            second.close()
-            await asyncio.wait_for(second.closed, deadline(5))
+            await assert_serves_another(rec.url)
     finally:
         await up.stop()
     store = open_store(sqlite_url)

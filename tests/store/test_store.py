@@ -131,6 +131,16 @@ def test_bad_databases_are_usage_errors(tmp_path) -> None:
         open_store("not a url")
     with pytest.raises(StoreError, match="unsupported"):
         open_store("nosuchdb://x/y")
+    with pytest.raises(StoreError, match="invalid database URL.*abc"):
+        open_store(f"sqlite:///{tmp_path}/x.db?timeout=abc")
+
+
+@pytest.mark.parametrize(("query", "busy_ms"), [("", 10000), ("?timeout=0.5", 500)])
+def test_sqlite_busy_timeout(tmp_path, query: str, busy_ms: int) -> None:
+    """A write waits 10 s for another writer's lock, or the URL's ``?timeout=`` seconds."""
+    with open_store(f"sqlite:///{tmp_path}/x.db{query}") as store, store.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == busy_ms
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
 def test_ids_time_ordered_and_unique() -> None:

@@ -1,0 +1,267 @@
+"""The recorder's listening sockets: accepts clients within the file-descriptor budget.
+
+asyncio's own accept loop, once ``ulimit -n`` is reached, logs a traceback for every
+failed ``accept()`` (up to 100 per event-loop turn, and more from the retries it queues),
+and every client it did accept then fails to open its upstream. Here each session counts
+as two descriptors (client and upstream) against the limit, so an accepted client can
+always reach its upstream; past the budget a new client gets HTTP 503 at once, and when
+not even that fits, accepting pauses until a session ends. The recorder says so on stderr
+at most once a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Callable
+
+from .leg import CLOSE_TIMEOUT_S
+
+logger = logging.getLogger("rtcapture.recorder")
+
+FD_RESERVE = 16
+"""Descriptors left free for the writer's pipes, DNS look-ups, TLS and 503 answers."""
+FDS_PER_SESSION = 2
+"""The client's connection and the upstream's (3 with the mock upstream in-process)."""
+ACCEPT_BATCH = 100
+"""Connections accepted per wake-up of the event loop (as asyncio does)."""
+RETRY_S = 1.0
+"""After an unexpected EMFILE (descriptors held elsewhere), try accepting again after this."""
+WARN_INTERVAL_S = 60.0
+BACKLOG = 100
+
+_OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_REASON = b"recorder at its file-descriptor limit (ulimit -n); try again later\n"
+REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
+           b"Content-Type: text/plain; charset=utf-8\r\n"
+           b"Content-Length: " + str(len(_REASON)).encode() + b"\r\n\r\n" + _REASON)
+
+
+class _Refusal(asyncio.Protocol):
+    """Answers HTTP 503 without parsing the request, then closes once the client has."""
+
+    def __init__(self, done: Callable[[], None]) -> None:
+        self.done = done
+        self.made = False
+        self._timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.made = True
+        transport.write(REFUSAL)
+        if transport.can_write_eof():
+            transport.write_eof()  # keep reading until the client closes: no RST over the 503
+        else:
+            transport.close()
+        self._timer = asyncio.get_running_loop().call_later(CLOSE_TIMEOUT_S, transport.abort)
+
+    def data_received(self, data: bytes) -> None:
+        pass
+
+    def eof_received(self) -> bool:
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self.done()
+
+
+def _open_fds() -> int | None:
+    for folder in ("/proc/self/fd", "/dev/fd"):
+        with contextlib.suppress(OSError):
+            return len(os.listdir(folder)) - 1  # minus the one listdir used
+    return None
+
+
+def fd_budget() -> int | None:
+    """Descriptors sessions may use: the soft limit minus those open now and a reserve."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    open_now = _open_fds()
+    if soft == resource.RLIM_INFINITY or open_now is None:
+        return None
+    return soft - open_now - FD_RESERVE
+
+
+class Listener:
+    """Listening sockets with their own accept loop (see the module docstring)."""
+
+    def __init__(self, host: str, port: int, new_session: Callable[[], asyncio.Protocol],
+                 sessions: Callable[[], int],
+                 session_failed: Callable[[asyncio.Protocol, BaseException], None], *,
+                 tls: ssl.SSLContext | None = None,
+                 fds_per_session: int = FDS_PER_SESSION) -> None:
+        self.host = host
+        self.port = port
+        self.new_session = new_session
+        """Makes the protocol of an accepted client (the recorder counts it at once)."""
+        self.sessions = sessions
+        """Sessions alive, each holding up to ``fds_per_session`` descriptors."""
+        self.session_failed = session_failed
+        """A session's connection was never made (failed TLS handshake, shutdown)."""
+        self.tls = tls
+        self.fds_per_session = fds_per_session
+        self.sockets: list[socket.socket] = []
+        self.budget: int | None = None
+        self.refused = 0
+        """Clients answered HTTP 503 for lack of descriptors."""
+        self._refusing = 0
+        self._paused = False
+        self._retry: asyncio.TimerHandle | None = None
+        self._warned_at: float | None = None
+        self._tasks: set[asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        """Bind (like ``loop.create_server``), measure the budget, start accepting."""
+        loop = self._loop = asyncio.get_running_loop()
+        infos = await loop.getaddrinfo(self.host or None, self.port, type=socket.SOCK_STREAM,
+                                       flags=socket.AI_PASSIVE)
+        try:
+            for family, kind, proto, _name, address in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                self.sockets.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6 and hasattr(socket, "IPPROTO_IPV6"):
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind(address)
+                except OSError as exc:
+                    raise OSError(exc.errno, f"error while attempting to bind on address "
+                                             f"{address!r}: {(exc.strerror or '').lower()}"
+                                  ) from None
+                sock.listen(BACKLOG)
+                sock.setblocking(False)
+        except BaseException:
+            self.close()
+            raise
+        self.budget = fd_budget()
+        self._add_readers()
+
+    def close(self) -> None:
+        """Stop listening; connections still being set up are cancelled."""
+        self._remove_readers()
+        if self._retry is not None:
+            self._retry.cancel()
+        for sock in self.sockets:
+            sock.close()
+        for task in list(self._tasks):
+            task.cancel()
+
+    def released(self) -> None:
+        """A session ended: its descriptors are free again."""
+        if self._paused:
+            self._resume()
+
+    # accepting --------------------------------------------------------------------------
+
+    def _add_readers(self) -> None:
+        assert self._loop is not None
+        for sock in self.sockets:
+            if sock.fileno() >= 0:
+                self._loop.add_reader(sock.fileno(), self._accept, sock)
+
+    def _remove_readers(self) -> None:
+        if self._loop is None:
+            return
+        for sock in self.sockets:
+            if sock.fileno() >= 0:
+                self._loop.remove_reader(sock.fileno())
+
+    def _pause(self, retry: float | None = None) -> None:
+        if not self._paused:
+            self._paused = True
+            self._remove_readers()
+        if retry is not None and self._retry is None:
+            assert self._loop is not None
+            self._retry = self._loop.call_later(retry, self._resume)
+
+    def _resume(self) -> None:
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._paused:
+            self._paused = False
+            self._add_readers()
+
+    def _room(self, fds: int, headroom: int = 0) -> bool:
+        if self.budget is None:
+            return True
+        in_use = self.fds_per_session * self.sessions() + self._refusing
+        return in_use + fds <= self.budget + headroom
+
+    def _accept(self, sock: socket.socket) -> None:
+        for _ in range(ACCEPT_BATCH):
+            if not self._room(1, headroom=FD_RESERVE // 2):
+                self._pause()  # not even a 503 fits: resumed when a session or refusal ends
+                return
+            try:
+                conn, _address = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_RESOURCES:
+                    logger.warning("accepting a connection failed: %s", exc.strerror or exc)
+                    return
+                self._warn()
+                self._pause(retry=RETRY_S)  # descriptors held outside the budget
+                return
+            if self._room(self.fds_per_session):
+                self._connect(conn, self.new_session())
+            else:
+                self._refuse(conn)
+
+    def _connect(self, conn: socket.socket, protocol: asyncio.Protocol) -> None:
+        assert self._loop is not None
+        task = self._loop.create_task(
+            self._loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.tls),
+            name="rtcapture-accept")
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._connected(t, protocol))
+
+    def _connected(self, task: asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]],
+                   protocol: asyncio.Protocol) -> None:
+        self._tasks.discard(task)
+        exc: BaseException | None = (asyncio.CancelledError() if task.cancelled()
+                                     else task.exception())
+        if exc is None:
+            return
+        if not isinstance(exc, asyncio.CancelledError):
+            logger.debug("client connection failed before it opened: %s", exc)
+        if isinstance(protocol, _Refusal):
+            if not protocol.made:
+                protocol.done()
+        else:
+            self.session_failed(protocol, exc)
+
+    def _refuse(self, conn: socket.socket) -> None:
+        self.refused += 1
+        self._refusing += 1
+        self._warn()
+        self._connect(conn, _Refusal(self._refusal_done))
+
+    def _refusal_done(self) -> None:
+        self._refusing -= 1
+        self.released()
+
+    def _warn(self) -> None:
+        assert self._loop is not None
+        now = self._loop.time()
+        if self._warned_at is not None and now - self._warned_at < WARN_INTERVAL_S:
+            return
+        self._warned_at = now
+        room = (f"room for {max(self.budget // self.fds_per_session, 0)} sessions"
+                if self.budget is not None else "limit reached")
+        logger.warning("out of file descriptors (%s): new clients get HTTP 503 or wait until "
+                       "sessions end (%d refused so far; raise ulimit -n)", room, self.refused)
