@@ -13,6 +13,7 @@ import click
 
 from ..cli import AppContext, pass_app
 from ..errors import UsageError
+from ..proxy.listener import raise_fd_limit
 from ..proxy.recorder import Recorder, RecorderStats, is_self_target, parse_upstream
 from ..proxy.relay import RelayConfig
 from .options import HOST_PORT, server_ssl_context, tls_options
@@ -75,6 +76,7 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
     tls = server_ssl_context(tls_cert, tls_key)
     app.store()  # fail fast (exit 2) on a bad or unreadable database; upgrades it
     app.close()
+    raise_fd_limit()  # two descriptors per session: use all the system allows
     try:
         asyncio.run(_serve(app, host, port, upstream, label, tls, RelayConfig(
             upstream=parse_upstream(DEFAULT_UPSTREAM if upstream == "mock" else upstream),

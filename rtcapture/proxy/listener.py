@@ -79,6 +79,22 @@ def _open_fds() -> int | None:
     return None
 
 
+def raise_fd_limit(ceiling: int = 1 << 20) -> int | None:
+    """Lift the soft ``RLIMIT_NOFILE`` to the hard limit (at most ``ceiling``), as servers
+    do: the common default of 1,024 would cap the recorder near 500 sessions. Returns the
+    soft limit in force afterwards (None where there is no such limit)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return None
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = ceiling if hard == resource.RLIM_INFINITY else min(hard, ceiling)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def fd_budget() -> int | None:
     """Descriptors sessions may use: the soft limit minus those open now and a reserve."""
     try:

@@ -119,6 +119,7 @@ class SessionRecording:
             "status": status, "status_reason": reason,
             "close_code": self.failed_status if self.failed_reason is not None else info.code,
             "close_reason": info.reason, "closed_by": info.closed_by,
+            "dropped": rec.sink.take_dropped(self.no),
         })
         rec.stats.frames += self.frames
         rec.stats.bytes += self.bytes

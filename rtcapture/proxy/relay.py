@@ -10,6 +10,7 @@ times, flags) through :class:`Recording`; parsing and storage happen in another 
 from __future__ import annotations
 
 import asyncio
+import errno
 import hmac
 import logging
 import ssl
@@ -344,7 +345,10 @@ class Relay:
             self._reject(502, f"upstream TLS failed: {exc.reason or exc}")
         except OSError as exc:
             leg.abort()
-            self._reject(502, f"upstream unreachable: {exc.strerror or exc}")
+            if exc.errno in (errno.EMFILE, errno.ENFILE):  # the recorder's own shortage
+                self._reject(503, "recorder at its file-descriptor limit (ulimit -n)")
+            else:
+                self._reject(502, f"upstream unreachable: {exc.strerror or exc}")
         except asyncio.CancelledError:
             leg.abort()
             raise

@@ -1,10 +1,14 @@
 """The relay's end of the record stream: batches records into the writer process's pipe.
 
 Per frame the relay only packs a header and appends two byte strings to a list; one
-``write`` per event-loop iteration hands the batch to the pipe. If the writer falls
-behind, the pipe buffer grows to ``high_water`` and then every relay leg stops reading
-(backpressure) until it drains: memory stays bounded and nothing is dropped. If the
-writer process dies, frames are counted as lost, stderr says so once, and it is restarted.
+``write`` per event-loop iteration hands the batch to the pipe. When the writer falls
+behind, batches wait in a backlog of their own (the pipe transport is kept under
+``PIPE_CHUNK``: its buffer grows by copying, ours does not); once ``high_water`` bytes wait,
+every relay leg stops reading (backpressure) until half of it has drained: memory stays
+bounded and nothing is dropped. While the store itself has failed, frames past
+``high_water`` are dropped and counted instead (open sessions keep relaying, they end
+``incomplete``). If the writer process dies, frames are counted as lost, stderr says so
+once, and it is restarted.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import contextlib
 import json
 import logging
 import sys
+from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from ..errors import StoreError
@@ -30,7 +36,31 @@ class Reader(Protocol):
 
 HIGH_WATER = 64 << 20
 """Bytes buffered towards the writer before the relay applies backpressure."""
+PIPE_CHUNK = 1 << 20
+"""At most about this much is handed to the pipe transport at a time (a quarter of
+``high_water`` when that is smaller)."""
 RESTART_DELAY_S = 1.0
+
+
+@dataclass
+class Dropped:
+    """Frames of one session dropped while the store failed, by direction."""
+
+    client_events: int = 0
+    server_events: int = 0
+    client_bytes: int = 0
+    server_bytes: int = 0
+
+    def add(self, server: bool, nbytes: int) -> None:
+        if server:
+            self.server_events += 1
+            self.server_bytes += nbytes
+        else:
+            self.client_events += 1
+            self.client_bytes += nbytes
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
 
 
 class WriterSink:
@@ -43,15 +73,22 @@ class WriterSink:
         self.recorder_id = recorder_id
         self.on_report = on_report
         self.high_water = high_water
+        self.chunk = max(16 << 10, min(PIPE_CHUNK, high_water // 4))
         self.proc: asyncio.subprocess.Process | None = None
         self.store_ok = True
         self.lost = 0
+        """Frames not handed to the writer (writer dead, or dropped while the store failed)."""
+        self.dropped: dict[int, Dropped] = {}
+        """Session number -> frames dropped while the store failed (see :meth:`take_dropped`)."""
         self.paused = False
         self.pauses = 0
         """How many times backpressure was applied (reported in the summary)."""
         self.readers: set[Reader] = set()
         """Relay legs, told to re-check whether they may read when ``paused`` changes."""
         self._chunks: list[bytes] = []
+        self._backlog: deque[bytes] = deque()
+        self._backlog_bytes = 0
+        self._feeding = False
         self._scheduled = False
         self._alive = False
         self._closing = False
@@ -69,7 +106,9 @@ class WriterSink:
             stderr=asyncio.subprocess.PIPE)
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.transport.set_write_buffer_limits(  # type: ignore[attr-defined]
-            high=self.high_water, low=self.high_water // 2)
+            high=self.chunk // 2, low=self.chunk // 4)
+        self._backlog.clear()
+        self._backlog_bytes = 0
         self.proc.stdin.write(pack_control(
             {"op": "config", "db_url": self.db_url, "recorder_id": self.recorder_id}))
         try:
@@ -118,11 +157,14 @@ class WriterSink:
             kind = report.get("event")
             if kind == "store_failed":
                 self.store_ok = False
+                self._resume_readers()  # past high water, frames are dropped now
             elif kind == "store_ok":
                 self.store_ok = True
             self.on_report(report)
         await proc.wait()
         self._alive = False
+        self._backlog.clear()  # the writer is gone: what waited for it is lost with it
+        self._backlog_bytes = 0
         if not self._closing:
             self.store_ok = False
             self.on_report({"event": "writer_died", "returncode": proc.returncode})
@@ -141,6 +183,9 @@ class WriterSink:
         if self._alive:
             self._flush()
             with contextlib.suppress(ConnectionError, RuntimeError):
+                while self._backlog:  # in order, before the shutdown record
+                    proc.stdin.write(self._backlog.popleft())
+                self._backlog_bytes = 0
                 proc.stdin.write(pack_control({"op": "shutdown"}))
                 await proc.stdin.drain()
             proc.stdin.close()
@@ -161,6 +206,10 @@ class WriterSink:
         if not self._alive:
             self.lost += 1
             return
+        if not self.store_ok and self.pending_bytes() > self.high_water:
+            self.lost += 1
+            self.dropped.setdefault(session_no, Dropped()).add(server, len(data))
+            return
         self._chunks.append(pack_frame(session_no, seq, server, binary, delivered, t_ns,
                                        wall_ns, data))
         self._chunks.append(data)
@@ -170,7 +219,7 @@ class WriterSink:
             self._loop.call_soon(self._flush)
 
     def control(self, obj: dict[str, Any]) -> None:
-        """Queue one control record (session begin/opened/end)."""
+        """Queue one control record (session begin/opened/end); never dropped."""
         if not self._alive:
             return
         self._chunks.append(pack_control(obj))
@@ -178,6 +227,17 @@ class WriterSink:
             self._scheduled = True
             assert self._loop is not None
             self._loop.call_soon(self._flush)
+
+    def take_dropped(self, session_no: int) -> dict[str, int]:
+        """What of a session was dropped while the store failed (forgotten once taken)."""
+        return self.dropped.pop(session_no, Dropped()).as_dict()
+
+    def pending_bytes(self) -> int:
+        """Bytes handed over but not yet read by the writer (pipe transport and backlog)."""
+        proc = self.proc
+        size = proc.stdin.transport.get_write_buffer_size() \
+            if proc is not None and proc.stdin is not None else 0
+        return size + self._backlog_bytes
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -189,22 +249,41 @@ class WriterSink:
         if proc is None or proc.stdin is None or not self._alive:
             return
         transport = proc.stdin.transport
-        try:
-            transport.write(data)
-        except (ConnectionError, RuntimeError):
-            return
-        if not self.paused and transport.get_write_buffer_size() > self.high_water:
+        if self._backlog or transport.get_write_buffer_size() >= self.chunk:
+            self._backlog.append(data)
+            self._backlog_bytes += len(data)
+        else:
+            try:
+                transport.write(data)
+            except (ConnectionError, RuntimeError):
+                return
+        if not self.paused and self.store_ok and self.pending_bytes() > self.high_water:
             self.paused = True
             self.pauses += 1
             for reader in list(self.readers):
                 reader.update_reading()
-            self._spawn(self._wait_drained(proc))
+        if (self._backlog or self.paused) and not self._feeding:
+            self._feeding = True
+            self._spawn(self._feed(proc))
 
-    async def _wait_drained(self, proc: asyncio.subprocess.Process) -> None:
+    async def _feed(self, proc: asyncio.subprocess.Process) -> None:
+        """Move the backlog into the pipe as the writer reads it, ``chunk`` bytes at a time;
+        lift backpressure once no more than half of ``high_water`` waits."""
         assert proc.stdin is not None
-        with contextlib.suppress(ConnectionError):
-            await proc.stdin.drain()
-        self._resume_readers()
+        transport = proc.stdin.transport
+        try:
+            while (self._backlog or self.paused) and proc is self.proc and self._alive:
+                await proc.stdin.drain()  # waits while the transport holds over chunk/2
+                while self._backlog and transport.get_write_buffer_size() < self.chunk:
+                    data = self._backlog.popleft()
+                    self._backlog_bytes -= len(data)
+                    transport.write(data)
+                if self.paused and self.pending_bytes() <= self.high_water // 2:
+                    self._resume_readers()
+        except (ConnectionError, RuntimeError):
+            pass
+        finally:
+            self._feeding = False
 
     def _resume_readers(self) -> None:
         if self.paused:

@@ -57,6 +57,8 @@ class Writer:
         self.failed_reason: str | None = None
         self.lost_total = 0
         self.next_retry = 0.0
+        self.unsaved: dict[str, tuple[_Live, dict[str, Any]]] = {}
+        """Session id -> a session end the store refused, to write once it recovers."""
 
     # ---------------------------------------------------------------- reporting
 
@@ -132,12 +134,16 @@ class Writer:
             live.record.subprotocol = msg.get("subprotocol")
 
     def _ctl_end(self, msg: dict[str, Any]) -> None:
-        live = self.live.pop(msg["no"], None)
-        if live is None:
+        if msg["no"] not in self.live:
             return
-        self.flush()
+        self.flush()  # while the session is live, so that frames lost here count for it
+        live = self.live.pop(msg["no"])
         rec = live.record
-        lost = live.lost + int(msg.get("lost", 0))
+        dropped: dict[str, int] = msg.get("dropped") or {}  # by the relay, store failed
+        totals = live.tally.totals()
+        for key, count in dropped.items():
+            totals[key] = int(totals[key]) + count  # type: ignore[call-overload]
+        lost = live.lost + dropped.get("client_events", 0) + dropped.get("server_events", 0)
         status = msg.get("status", Status.CLOSED)
         reason = msg.get("status_reason")
         if lost and status == Status.CLOSED:
@@ -146,10 +152,10 @@ class Writer:
             ended=datetime.fromisoformat(msg["ended"]), status=status, status_reason=reason,
             close_code=msg.get("close_code"), close_reason=msg.get("close_reason"),
             closed_by=msg.get("closed_by"), subprotocol=rec.subprotocol, lost_frames=lost,
-            **live.tally.totals())
+            **totals)
         self._update(live, fields)
         self.report({"event": "session_closed", "id": rec.id, "status": status,
-                     "lost": lost, **live.tally.totals()})
+                     "lost": lost, **totals})
 
     def _update(self, live: _Live, fields: dict[str, Any]) -> None:
         try:
@@ -157,9 +163,20 @@ class Writer:
                 self.store.create_session(live.record)
                 live.stored = True
             self.store.update_session(live.record.id, **fields)
+            self.unsaved.pop(live.record.id, None)
             self.recovered()
         except (SQLAlchemyError, OSError) as exc:
+            self.unsaved[live.record.id] = (live, fields)  # written once the store recovers
             self.fail(exc)
+
+    def save_unsaved(self, *, try_now: bool = False) -> None:
+        """Write the session ends the store refused while it was failing (oldest first);
+        ``try_now`` tries once even if the store has not been seen to recover."""
+        for live, fields in list(self.unsaved.values()):
+            if self.failed_reason is not None and not try_now:
+                return
+            try_now = False
+            self._update(live, fields)
 
     # ---------------------------------------------------------------- batching
 
@@ -215,6 +232,7 @@ class Writer:
     def abandon(self, reason: str) -> None:
         """The relay is gone: mark every open session incomplete."""
         self.flush()
+        self.save_unsaved(try_now=True)
         ended = datetime.now(UTC)
         for no in list(self.live):
             self._ctl_end({"no": no, "ended": ended.isoformat(), "status": Status.INCOMPLETE,
@@ -268,6 +286,7 @@ def run(stdin_fd: int = 0) -> int:
             try:
                 writer.store.heartbeat(writer.recorder_id)
                 writer.recovered()
+                writer.save_unsaved()
             except (SQLAlchemyError, OSError) as exc:
                 writer.fail(exc)
         if now - last_totals >= TOTALS_INTERVAL_S:

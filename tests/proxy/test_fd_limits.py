@@ -170,3 +170,19 @@ async def test_failed_tls_handshakes_give_their_descriptors_back(tmp_path: Path,
         status = await asyncio.wait_for(reader.readline(), deadline(10))
         assert status.startswith(b"HTTP/1.1 101"), status
         writer.close()
+
+
+@needs_prlimit
+def test_soft_fd_limit_is_raised_to_the_hard_one() -> None:
+    """Under a soft limit below the hard one, the recorder lifts it (as servers do)."""
+    import subprocess
+    import sys
+
+    probe = ("from rtcapture.proxy.listener import raise_fd_limit; print(raise_fd_limit())")
+    done = subprocess.run(["prlimit", "--nofile=100:2048", sys.executable, "-c", probe],
+                          capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "2048"
+    capped = subprocess.run(["prlimit", "--nofile=100:2048", sys.executable, "-c",
+                             probe.replace("raise_fd_limit()", "raise_fd_limit(500)")],
+                            capture_output=True, text=True, check=True)
+    assert capped.stdout.strip() == "500"

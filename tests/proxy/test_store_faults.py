@@ -26,6 +26,7 @@ from rtcapture.store import Store, open_store
 from tests.conftest import PG_ADMIN_URL, deadline
 from tests.factories import make_session
 
+from .conftest import running_recorder
 from .peers import RawClient, Upstream, raw_connect
 from .procs import RecorderProcess, start_recorder
 
@@ -258,12 +259,12 @@ async def test_sqlite_lock_shorter_than_busy_timeout_loses_nothing(tmp_path: Pat
         assert store.count_events(session.id) == 1 + 2 * 20
 
 
-@pytest.mark.parametrize("query", ["", "?timeout=1"], ids=["default-10s", "url-timeout-1s"])
 async def test_sqlite_lock_longer_than_busy_timeout_is_a_store_failure(
-        tmp_path: Path, upstream: Upstream, query: str) -> None:
-    """A lock held past the busy timeout: relaying goes on, 503, then recovery on release."""
+        tmp_path: Path, upstream: Upstream) -> None:
+    """A lock held past the busy timeout (1 s from the URL; 10 s by default, the same path):
+    relaying goes on, 503, then recovery on release."""
     db = tmp_path / "locked.db"
-    url = f"sqlite:///{db}{query}"
+    url = f"sqlite:///{db}?timeout=1"
     rec = await start_recorder(url, upstream.url)
     try:
         c1 = await raw_connect(rec.url)
@@ -290,6 +291,40 @@ async def test_sqlite_lock_longer_than_busy_timeout_is_a_store_failure(
     assert b"database is locked" in rec.stderr and b"recording store recovered" in rec.stderr
     with open_store(url, check_orphans=False) as store:
         _check_outage(store, first, second, 5, 20, 25)
+
+
+async def test_store_failure_under_heavy_traffic_drops_instead_of_stalling(
+        tmp_path: Path, upstream: Upstream) -> None:
+    """With the store failed, frames beyond the writer's queue bound are dropped and counted
+    rather than holding every socket: relaying goes on at full speed, and every frame of the
+    session is either stored or counted lost."""
+    db = tmp_path / "locked.db"
+    url = f"sqlite:///{db}?timeout=1"
+    count, pad = 300, "A" * 16000  # 300 x 16 KB each way: many times the 256 KiB bound
+    async with running_recorder(url, upstream.url, sink_high_water=256 << 10) as rec:
+        client = await raw_connect(rec.url)
+        await client.wait_for(lambda: len(client.received) == 1, deadline(5))
+        await _stream(client, 0, 5)
+        with _write_lock(db):
+            async with asyncio.timeout(deadline(15)):
+                while rec.sink.store_ok:
+                    await asyncio.sleep(0.02)  # waiting for the writer's failure report
+            for i in range(count):
+                client.send(json.dumps({"type": "input_audio_buffer.append",
+                                        "event_id": f"big{i}", "audio": pad}))
+            await client.wait_for(lambda: len(client.received) == 1 + 5 + count, deadline(20))
+            assert rec.sink.lost > 0  # some frames went past the bound and were dropped
+            await _close(client)  # the session ends while the store is down
+        with open_store(url, check_orphans=False) as store:
+            async with asyncio.timeout(deadline(10)):  # its end is written on recovery
+                while [s.status for s in store.sessions()] in ([], ["open"]):
+                    await asyncio.sleep(0.05)  # polling the writer's database
+            (session,) = store.sessions()
+    assert session.status == "incomplete" and session.lost_frames > 0
+    assert session.client_events + session.server_events == 1 + 2 * (5 + count)
+    with open_store(url, check_orphans=False) as store:
+        # every frame relayed is stored or counted lost: greeting, each event and its echo
+        assert store.count_events(session.id) + session.lost_frames == 1 + 2 * (5 + count)
 
 
 # ---------------------------------------------------------------------------- read-only
