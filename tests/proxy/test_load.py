@@ -58,6 +58,9 @@ async def test_two_recorders_share_postgresql(pg_url, upstream) -> None:
             c.send(b'{"type": "session.update", "session": {}}')
             await c.wait_for(lambda c=c: len(c.received) == 2, deadline(5))
         store = open_store(pg_url)  # another process opening the database meanwhile
+        async with asyncio.timeout(deadline(5)):  # the writers commit within ~100 ms
+            while len(store.sessions()) < 2:
+                await asyncio.sleep(0.02)  # polling the writers' database
         assert sorted(s.status for s in store.sessions()) == ["open", "open"]
         store.close()
         for c in clients:
