@@ -28,6 +28,14 @@ class StoreError(UsageError):
     """The database cannot be opened or read."""
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of what the database driver said (``exc.orig`` for SQLAlchemy's
+    wrappers), or the error's type name when it said nothing."""
+    orig = getattr(exc, "orig", None) or exc
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
 def database_failure(exc: BaseException, db_url: str) -> StoreError | None:
     """The one-line error for a failure the database driver reported while a command ran
     (a damaged SQLite file, a lost server), or None when ``exc`` is anything else.
@@ -42,10 +50,7 @@ def database_failure(exc: BaseException, db_url: str) -> StoreError | None:
     seen: BaseException | None = exc
     while seen is not None:
         if _is_driver_error(seen):
-            orig = getattr(seen, "orig", None) or seen
-            lines = str(orig).strip().splitlines()
-            detail = lines[0] if lines else type(orig).__name__
-            return StoreError(f"cannot use database {redact_url(db_url)}: {detail}")
+            return StoreError(f"cannot use database {redact_url(db_url)}: {first_line(seen)}")
         seen = seen.__cause__
     return None
 

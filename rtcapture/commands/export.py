@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ..cli import AppContext, pass_app
-from ..errors import UsageError
+from ..errors import UsageError, first_line
 from ..protocol import redact_text
 from ..store import SessionRecord, Store
 
@@ -177,8 +177,8 @@ def import_cmd(app: AppContext, files: tuple[Path, ...]) -> None:
         try:
             result = import_cassette(store, path)
         except (CassetteError, SQLAlchemyError) as exc:
-            message = str(exc) if isinstance(exc, CassetteError) else f"{path}: cannot import: " \
-                + str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            message = str(exc) if isinstance(exc, CassetteError) \
+                else f"{path}: cannot import: {first_line(exc)}"
             errors.append(redact_text(message))
             if len(paths) > 1:
                 click.echo(f"error: {errors[-1]}", err=True)

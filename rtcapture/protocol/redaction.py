@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
 SECRET_HEADERS = frozenset({"authorization", "api-key"})
 SECRET_QUERY_PARAMS = frozenset({"authorization", "api-key"})
@@ -94,18 +94,18 @@ def redact_url(url: str) -> str:
         return redact_text(url)
     if not query and "@" not in parts.netloc:
         return redact_text(url)
+    # Splice the cleaned parts into the URL itself: everything else stays byte for byte
+    # (``urlunsplit`` would, for one, drop the empty authority of ``sqlite:///x.db``).
     if query:
         cleaned = [
             (k, _redact_credential(v) if k.lower() in SECRET_QUERY_PARAMS else redact_text(v))
             for k, v in query
         ]
-        parts = parts._replace(query=urlencode(cleaned, quote_via=quote, safe="/:"))
-    netloc = parts.netloc
-    if "@" in netloc:  # user:password@host
-        netloc = "REDACTED@" + netloc.rpartition("@")[2]
-    if not netloc:  # sqlite:///x.db?timeout=5: urlunsplit would drop the empty authority
-        return redact_text(url.partition("?")[0] + "?" + parts.query
-                           + ("#" + parts.fragment if parts.fragment else ""))
-    return redact_text(urlunsplit(parts._replace(netloc=netloc)))
+        start = url.index("?") + 1  # the first "?" opens the query (netloc and path hold none)
+        url = url[:start] + urlencode(cleaned, quote_via=quote, safe="/:") \
+            + url[start + len(parts.query):]
+    if "@" in parts.netloc:  # user:password@host
+        url = url.replace(parts.netloc, "REDACTED@" + parts.netloc.rpartition("@")[2], 1)
+    return redact_text(url)
 
 

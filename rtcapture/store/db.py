@@ -67,22 +67,26 @@ def make_engine(url: str) -> Engine:
         raise StoreError(f"invalid database URL {redact_url(url)!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-        db = parsed.database
-        if db and db != ":memory:" and not db.startswith("file:"):
-            parent = Path(db).expanduser().resolve().parent
-            if not parent.is_dir():
-                raise StoreError(f"database directory does not exist: {parent}")
+        parent = sqlite_dir(engine)
+        if parent is not None and not parent.is_dir():
+            raise StoreError(f"database directory does not exist: {parent}")
     return engine
+
+
+def sqlite_dir(engine: Engine) -> Path | None:
+    """The directory of a SQLite database file (None for other databases, ``:memory:`` and
+    ``file:`` URIs)."""
+    db = engine.url.database
+    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
+        return None
+    return Path(db).expanduser().resolve().parent
 
 
 def unwritable_dir_hint(engine: Engine) -> str:
     """For a SQLite file whose directory cannot be written, a note saying so (SQLite creates
     the database and, in WAL mode, its -wal and -shm files there, readers included)."""
-    db = engine.url.database
-    if engine.dialect.name != "sqlite" or not db or db == ":memory:" or db.startswith("file:"):
-        return ""
-    parent = Path(db).expanduser().resolve().parent
-    if os.access(parent, os.W_OK):
+    parent = sqlite_dir(engine)
+    if parent is None or os.access(parent, os.W_OK):
         return ""
     return f" (directory {parent} is not writable: SQLite creates the database and its " \
         "-wal and -shm files there)"

@@ -13,7 +13,7 @@ from sqlalchemy import Engine, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
 
 from ..config import DEFAULT_DB_URL as DEFAULT_URL
-from ..errors import StoreError, UsageError
+from ..errors import StoreError, UsageError, first_line
 from ..protocol import redact_url
 from .db import make_engine, unwritable_dir_hint, upgrade
 from .models import Event, Recorder, Session
@@ -226,7 +226,7 @@ class Store:
                 conn.exec_driver_sql(sql, rows)
             return []
         except (OperationalError, InterfaceError) as exc:  # the database, not a row
-            raise StoreUnavailable(_first_line(exc), list(events)) from exc
+            raise StoreUnavailable(first_line(exc), list(events)) from exc
         except (SQLAlchemyError, UnicodeError, ValueError):
             pass
         failed: list[EventRecord] = []
@@ -376,10 +376,5 @@ def open_store(url: str | None = None, *, check_orphans: bool = True) -> Store:
     except (DBAPIError, SQLAlchemyError) as exc:
         engine.dispose()
         raise StoreError(f"cannot open database {redact_url(str(url or DEFAULT_URL))}: "
-                         f"{_first_line(exc)}{unwritable_dir_hint(engine)}") from exc
+                         f"{first_line(exc)}{unwritable_dir_hint(engine)}") from exc
     return store
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(getattr(exc, "orig", None) or exc)
-    return text.strip().splitlines()[0] if text.strip() else type(exc).__name__

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..errors import first_line
 from ..ingest import SessionTally
 from ..protocol import Flavour, flavour_from_path
 from .records import EventRecord, SessionRecord, Status
@@ -76,8 +77,7 @@ class Writer:
             pass
 
     def fail(self, exc: BaseException) -> None:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        text = reason[0] if reason else type(exc).__name__
+        text = first_line(exc)
         if self.failed_reason is None:
             self.report({"event": "store_failed", "reason": text})
         self.failed_reason = text
