@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hmac
 import logging
 import ssl
 import time
@@ -35,22 +34,20 @@ from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI
 
 from ..protocol import Direction
+from .handshake import (
+    TOKEN_SUBPROTOCOL,
+    RepeatedHeader,
+    is_loopback_origin,
+    offered_subprotocols,
+    single,
+    token_ok,
+    upstream_headers,
+)
 from .leg import CLOSE_TIMEOUT_S, Leg
 
 logger = logging.getLogger("rtcapture.relay")
 _WIRE_LOG = logging.getLogger("rtcapture.wire")
 _WIRE_LOG.setLevel(logging.ERROR)
-
-TOKEN_HEADER = "x-rtcapture-token"
-TOKEN_SUBPROTOCOL = "rtcapture-token."
-BLOCKED_HEADERS = frozenset({
-    "host", "cookie", "connection", "upgrade", "keep-alive", "te", "trailer",
-    "transfer-encoding", "proxy-authorization", "proxy-authenticate", "proxy-connection",
-    "content-length", "origin", TOKEN_HEADER,
-})
-"""Never forwarded upstream (plus ``Sec-WebSocket-*`` and ``X-Forwarded-*``)."""
-
-
 
 @dataclass(frozen=True)
 class RelayConfig:
@@ -88,15 +85,6 @@ class CloseInfo:
     reason: str | None = None
     closed_by: str | None = None
     status_reason: str | None = None
-
-
-def _is_loopback_origin(origin: str) -> bool:
-    host = origin.split("://", 1)[-1].split("/", 1)[0]
-    if host.startswith("["):
-        host = host[1:].split("]", 1)[0]
-    else:
-        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
-    return host in ("localhost", "127.0.0.1", "::1") or host.startswith("127.")
 
 
 def _close_args(close: Close | None) -> tuple[int | None, str]:
@@ -252,12 +240,16 @@ class Relay:
         if not path.startswith("/") or path.startswith("//") or any(
                 c in path for c in " \r\n\t\x00"):
             return 400, "invalid request path"
-        origin = request.headers.get("Origin")
-        if origin is not None and origin not in self.config.allowed_origins and not (
-                self.config.allow_loopback_origins and _is_loopback_origin(origin)):
-            return 403, "origin not allowed"
-        if self.config.token is not None and not self._token_ok(request.headers):
-            return 401, "missing or wrong rtcapture token"
+        try:
+            origin = single(request.headers, "Origin")
+            if origin is not None and origin not in self.config.allowed_origins and not (
+                    self.config.allow_loopback_origins and is_loopback_origin(origin)):
+                return 403, "origin not allowed"
+            if self.config.token is not None and not token_ok(request.headers,
+                                                              self.config.token):
+                return 401, "missing or wrong rtcapture token"
+        except RepeatedHeader as exc:
+            return 400, str(exc)
         assert self.client is not None
         dry_run = self.client.proto.accept(request)  # type: ignore[attr-defined]
         if dry_run.status_code != 101:
@@ -266,17 +258,7 @@ class Relay:
             return 503, "recording store unavailable"
         return None
 
-    def _token_ok(self, headers: Headers) -> bool:
-        token = (self.config.token or "").encode()
-        presented = [headers.get(TOKEN_HEADER) or ""] + [
-            p[len(TOKEN_SUBPROTOCOL):] for p in self.offered_subprotocols(headers)
-            if p.startswith(TOKEN_SUBPROTOCOL)]
-        return any(hmac.compare_digest(p.encode(), token) for p in presented if p)
-
-    @staticmethod
-    def offered_subprotocols(headers: Headers) -> list[str]:
-        return [p.strip() for value in headers.get_all("Sec-WebSocket-Protocol")
-                for p in value.split(",") if p.strip()]
+    offered_subprotocols = staticmethod(offered_subprotocols)
 
     def _reject(self, status: int, reason: str, body: bytes | None = None,
                 content_type: str | None = None) -> None:
@@ -299,15 +281,6 @@ class Relay:
             client.flush()
             client.later(CLOSE_TIMEOUT_S, client.abort)
         self.recording.rejected(status, reason)
-
-    def _upstream_request_headers(self, request: Request, base: Headers) -> Headers:
-        headers = Headers(base)
-        for name, value in request.headers.raw_items():
-            lower = name.lower()
-            if lower in BLOCKED_HEADERS or lower.startswith(("sec-websocket-", "x-forwarded-")):
-                continue
-            headers[name] = value
-        return headers
 
     async def _open_upstream(self, request: Request) -> None:
         config = self.config
@@ -333,7 +306,7 @@ class Relay:
                     server_hostname=uri.host if config.upstream_ssl else None)
                 up_request = proto.connect()
                 up_request.path = uri.path.rstrip("/") + request.path
-                up_request.headers = self._upstream_request_headers(request, up_request.headers)
+                up_request.headers = upstream_headers(request.headers, up_request.headers)
                 proto.send_request(up_request)
                 leg.flush()
                 await self._handshake
