@@ -10,8 +10,15 @@ from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 SECRET_HEADERS = frozenset({"authorization", "api-key"})
 SECRET_QUERY_PARAMS = frozenset({"authorization", "api-key"})
 KEY_SUBPROTOCOL_PREFIX = "openai-insecure-api-key."
-_KEY_RE = re.compile(r"(?:sk-|ek_)[A-Za-z0-9_\-]{6,}")
-_KEY_RE_BYTES = re.compile(rb"(?:sk-|ek_)[A-Za-z0-9_\-]{6,}")
+# A key's "-" and "_" may come URL-encoded (%2D, %5F: a key in a path segment) or
+# JSON-escaped (\u002d, \u005f: a key inside a payload string); both are keys all the same.
+_DASH = r"(?:-|%2[Dd]|\\u002[Dd])"
+_UNDERSCORE = r"(?:_|%5[Ff]|\\u005[Ff])"
+_KEY = rf"(?:sk{_DASH}|ek{_UNDERSCORE})(?:[A-Za-z0-9]|{_DASH}|{_UNDERSCORE}){{6,}}"
+_KEY_RE = re.compile(_KEY)
+_KEY_RE_BYTES = re.compile(_KEY.encode("ascii"))
+_ENCODED_RE = re.compile(r"%2[Dd]|%5[Ff]|\\u00(?:2[Dd]|5[Ff])")
+_DECODED = {"2d": "-", "5f": "_"}
 REDACTED_PREFIX = "REDACTED-"
 
 
@@ -21,23 +28,37 @@ def secret_marker(secret: str) -> str:
     return f"{REDACTED_PREFIX}{digest}-{secret[-4:] if len(secret) > 8 else ''}"
 
 
+def _key_marker(found: str) -> str:
+    """The marker of a key as found: an encoded one is decoded first, so that a key
+    gets the same marker however it was written."""
+    if "%" in found or "\\" in found:
+        found = _ENCODED_RE.sub(lambda m: _DECODED[m.group(0)[-2:].lower()], found)
+    return secret_marker(found)
+
+
 # Both functions look for the prefixes with ``in`` first: a substring search runs about ten
 # times faster than the regex over frames that hold no key, which is nearly all of them.
+# Encoded prefixes are only looked for where a "%" or "\\" occurs at all (one-byte searches;
+# base64 audio holds neither), and then as "k%" / "k\\" (the regex decides).
 
 
 def redact_text(text: str) -> str:
-    """Replace ``sk-…`` / ``ek_…`` keys anywhere in a string."""
-    if "sk-" not in text and "ek_" not in text:
+    """Replace ``sk-…`` / ``ek_…`` keys anywhere in a string (also URL-encoded or
+    JSON-escaped: ``sk%2D…``, ``sk\\u002d…``)."""
+    if "sk-" not in text and "ek_" not in text and not (
+            ("%" in text or "\\" in text) and ("k%" in text or "k\\" in text)):
         return text
-    return _KEY_RE.sub(lambda m: secret_marker(m.group(0)), text)
+    return _KEY_RE.sub(lambda m: _key_marker(m.group(0)), text)
 
 
 def redact_bytes(data: bytes) -> bytes:
-    """Replace ``sk-…`` / ``ek_…`` keys anywhere in raw bytes."""
-    if b"sk-" not in data and b"ek_" not in data:
+    """Replace ``sk-…`` / ``ek_…`` keys anywhere in raw bytes (also encoded, as
+    :func:`redact_text`)."""
+    if b"sk-" not in data and b"ek_" not in data and not (
+            (b"%" in data or b"\\" in data) and (b"k%" in data or b"k\\" in data)):
         return data
     return _KEY_RE_BYTES.sub(
-        lambda m: secret_marker(m.group(0).decode("ascii")).encode("ascii"), data
+        lambda m: _key_marker(m.group(0).decode("ascii")).encode("ascii"), data
     )
 
 

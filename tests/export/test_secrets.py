@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -115,3 +116,30 @@ def test_imported_cassette_secrets_do_not_reach_the_database(sqlite_url, tmp_pat
     rec = store.sessions()[0]
     store.close()
     assert not _leaks(repr(rec).encode())
+
+
+def test_json_escaped_key_in_a_payload(sqlite_url, tmp_path):
+    """A frame spelling the key's dash as ``\\u002d`` (valid JSON for the same string) is
+    redacted in ``show --jsonl`` and in cassettes, raw and decoded."""
+    store = open_store(sqlite_url)
+    escaped = SK.replace("-", "\\u002d").encode()
+    make_session(store, [("client", b'{"type": "session.update", "session": '
+                                    b'{"instructions": "key ' + escaped + b'"}}', 0)],
+                 label="escaped")
+    store.close()
+    inner = SK[3:].encode()
+
+    def clean(data: bytes) -> bool:
+        decoded = "\n".join(json.dumps(json.loads(line)) for line in data.splitlines() if line)
+        return inner not in data and inner not in decoded.encode() and \
+            "\\u002d" + SK[3:] not in decoded
+
+    shown = CliRunner().invoke(cli, ["--db", sqlite_url, "show", "@escaped", "--jsonl"])
+    assert shown.exit_code == 0, shown.output
+    assert clean(shown.output.encode())
+    out = tmp_path / "c"
+    result = CliRunner().invoke(cli, ["--db", sqlite_url, "export", "@escaped", "--format",
+                                      "jsonl", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    (cassette,) = out.iterdir()
+    assert clean(cassette.read_bytes())

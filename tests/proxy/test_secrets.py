@@ -89,3 +89,36 @@ async def test_key_in_unreachable_upstream_error(tmp_path: Path) -> None:
     assert _leaks(bytes(rec.stdout) + bytes(rec.stderr)) == []
     written = b"".join(p.read_bytes() for p in tmp_path.iterdir())
     assert _leaks(written) == []
+
+
+async def test_url_encoded_key_in_a_path_segment(tmp_path: Path, upstream) -> None:
+    """``sk%2D…`` in a path segment (not the query) is redacted on the session line, in
+    the database, ``sessions --json`` and ``show``; upstream still gets the path as sent."""
+    key = "sk-canaryPATHSEGMENT00000000007"
+    encoded = key.replace("-", "%2D")
+    db = tmp_path / "secrets.db"
+    url = f"sqlite:///{db}"
+    rec = await start_recorder(url, upstream.url, "--label", "encoded")
+    try:
+        client = await raw_connect(rec.url, path=f"/v1/realtime/{encoded}/x?model=m")
+        await client.wait_for(lambda: len(client.received) == 1, deadline(5))
+        client.close()
+        await asyncio.wait_for(client.closed, deadline(5))
+        await rec.wait_output(b"closed:", deadline(10))
+        assert upstream.connections[0].request.path == f"/v1/realtime/{encoded}/x?model=m"
+    finally:
+        code = await rec.stop()
+    assert code == 0
+
+    def leaked(data: bytes) -> bool:
+        return key[6:-4].encode() in data
+
+    written = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith(
+        "secrets.db"))
+    assert not leaked(written) and not leaked(bytes(rec.stdout) + bytes(rec.stderr))
+    assert b"/v1/realtime/REDACTED-" in bytes(rec.stdout)
+    runner = CliRunner()
+    for args in (["sessions", "--json"], ["show", "@encoded"], ["show", "@encoded", "--jsonl"]):
+        result = runner.invoke(cli, ["--db", url, *args])
+        assert result.exit_code == 0, result.output
+        assert not leaked(result.output.encode()), args
