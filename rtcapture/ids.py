@@ -40,3 +40,9 @@ def id_time_ms(ulid: str) -> int:
     for ch in ulid[:10]:
         value = value * 32 + _ALPHABET.index(ch)
     return value
+
+
+def is_id(value: object) -> bool:
+    """True for an id as :func:`new_id` makes them: 26 characters of its alphabet."""
+    return isinstance(value, str) and len(value) == 26 and value.isascii() and all(
+        ch in _ALPHABET for ch in value)

@@ -11,6 +11,7 @@ import soundfile as sf
 from ..audio import AudioReport, extract_audio
 from ..cli import AppContext, pass_app
 from ..errors import UsageError
+from ..paths import child
 from ..render import table
 
 SHOWN_INVALID = 50
@@ -57,7 +58,7 @@ def audio_cmd(app: AppContext, session: str, out_dir: Path | None, per_turn: boo
     """
     store = app.store()
     sid = store.resolve(session)
-    out = out_dir if out_dir is not None else Path(f"audio-{sid}")
+    out = out_dir if out_dir is not None else child(Path(), f"audio-{sid}")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} exists and is not a directory")
     try:

@@ -139,13 +139,14 @@ def _export_parquet(app: AppContext, store: Store, records: list[SessionRecord],
 def _export_jsonl(store: Store, records: list[SessionRecord], out: Path, single: bool,
                   redact: bool) -> tuple[list[Path], str]:
     from ..export.cassette import write_cassette
+    from ..paths import child
 
     if single:
         out.parent.mkdir(parents=True, exist_ok=True)
         targets = [(records[0], out)]
     else:
+        targets = [(rec, child(out, f"{rec.id}.jsonl")) for rec in records]
         out.mkdir(parents=True, exist_ok=True)
-        targets = [(rec, out / f"{rec.id}.jsonl") for rec in records]
     frames = 0
     for rec, path in targets:
         frames += write_cassette(store, rec, path, redact=redact)

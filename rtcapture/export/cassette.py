@@ -28,8 +28,9 @@ from typing import IO, Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
+from ..ids import is_id
 from ..ingest import SessionTally
-from ..protocol import Direction, Opcode
+from ..protocol import Direction, Opcode, redact_text
 from ..render import frame_json, iso
 from ..store import EventRecord, SessionRecord, Store
 from ..store.models import Event
@@ -39,7 +40,7 @@ from .tables import redacted_session
 
 CASSETTE_VERSION = 1
 HEADER_KEY = "rtcapture_cassette"
-MAX_ID_LENGTH = 26
+ID_RULE = "26 characters of 0-9 and A-Z without I, L, O, U, as the recorder makes them"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STR_FIELDS = ("status", "upstream_url", "path", "model", "client_addr", "flavour",
                "subprotocol", "close_reason", "closed_by", "status_reason", "label",
@@ -139,8 +140,8 @@ def _session(obj: Any) -> SessionRecord:
     if missing:
         raise ValueError(f"session has no {', '.join(sorted(missing))}")
     sid = obj["id"]
-    if not isinstance(sid, str) or not sid or len(sid) > MAX_ID_LENGTH:
-        raise ValueError("session id must be a string of 1 to 26 characters")
+    if not is_id(sid):
+        raise ValueError(f"session id {_shown(sid)} is not an rtcapture id ({ID_RULE})")
     rec = SessionRecord(id=sid, started=_checked(_time, obj["started"], "started"),
                         status=obj["status"])
     if obj.get("ended") is not None:
@@ -156,6 +157,9 @@ def _session(obj: Any) -> SessionRecord:
         if isinstance(value, str) and limit is not None and len(value) > limit:
             raise ValueError(f"session {name} is longer than {limit} characters")
         setattr(rec, name, value)
+    if rec.replay_of is not None and not is_id(rec.replay_of):
+        raise ValueError(f"session replay_of {_shown(rec.replay_of)} is not an rtcapture id "
+                         f"({ID_RULE})")
     for name in _INT_FIELDS:
         value = obj.get(name, getattr(rec, name))
         nullable = SessionRow.__table__.c[name].nullable
@@ -183,6 +187,12 @@ def _session(obj: Any) -> SessionRecord:
         raise ValueError("session subprotocols must be a list of strings")
     rec.subprotocols = list(subprotocols)
     return redacted_session(rec)
+
+
+def _shown(value: Any) -> str:
+    """A value from the file for an error message: quoted, cut short, keys redacted."""
+    text = redact_text(repr(value))
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _checked(parse: Any, value: Any, name: str) -> Any:

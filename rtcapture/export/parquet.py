@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..paths import child
 from ..store import SessionRecord, Store
 from .payload import build_payloads
 from .source import ChunkReader, RawChunk, chunk_ranges
@@ -103,7 +104,7 @@ class TableWriter:
             self._flush()
 
     def _open(self, partition: str | None) -> None:
-        folder = self.root / partition if partition else self.root
+        folder = child(self.root, partition) if partition else self.root
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"part-{sum(1 for _ in folder.glob('part-*.parquet')):05d}.parquet"
         self._writer = pq.ParquetWriter(path, self.schema, compression="zstd",
