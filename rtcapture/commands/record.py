@@ -41,6 +41,9 @@ def _is_loopback(host: str) -> bool:
               metavar="BYTES", help="Larger messages close the session with 1009.")
 @click.option("--upstream-timeout", type=click.FloatRange(min=0.1), default=10.0,
               show_default=True, metavar="S", help="Upstream connect + handshake; else HTTP 504.")
+@click.option("--handshake-timeout", type=click.FloatRange(min=0.1), default=10.0,
+              show_default=True, metavar="S",
+              help="A client must send its whole handshake request within S; else HTTP 408.")
 @click.option("--ping-interval", type=click.FloatRange(min=0), default=20.0, show_default=True,
               metavar="S", help="Keepalive ping on each leg (0: off).")
 @click.option("--ping-timeout", type=click.FloatRange(min=0), default=20.0, show_default=True,
@@ -55,7 +58,8 @@ def _is_loopback(host: str) -> bool:
 @tls_options
 @pass_app
 def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: str | None,
-               max_frame: int, upstream_timeout: float, ping_interval: float,
+               max_frame: int, upstream_timeout: float, handshake_timeout: float,
+               ping_interval: float,
                ping_timeout: float, upstream_ca: str | None, token: str | None,
                allow_origins: tuple[str, ...], tls_cert: str | None,
                tls_key: str | None) -> None:
@@ -80,7 +84,8 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
     try:
         asyncio.run(_serve(app, host, port, upstream, label, tls, RelayConfig(
             upstream=parse_upstream(DEFAULT_UPSTREAM if upstream == "mock" else upstream),
-            upstream_ssl=None, upstream_timeout=upstream_timeout, max_frame=max_frame,
+            upstream_ssl=None, upstream_timeout=upstream_timeout,
+            handshake_timeout=handshake_timeout, max_frame=max_frame,
             ping_interval=ping_interval or None, ping_timeout=ping_timeout or None,
             token=token, allowed_origins=frozenset(allow_origins)), upstream_ca))
     except ValueError as exc:

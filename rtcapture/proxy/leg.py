@@ -54,6 +54,7 @@ class Leg(asyncio.Protocol):
         transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if self.relay.on_transport is not None:
             self.relay.on_transport(self, True)
+        self.relay.connected(self)
         self.update_reading()
 
     def data_received(self, data: bytes) -> None:
@@ -132,6 +133,16 @@ class Leg(asyncio.Protocol):
 
     def later(self, delay: float, callback: Callable[[], None]) -> None:
         self._timers.append(asyncio.get_running_loop().call_later(delay, callback))
+
+    def awaiting_request(self, older_than: float = 0.0) -> bool:
+        """Accepted at least ``older_than`` s ago, and the handshake request has not arrived
+        (the listener may then drop it to make room)."""
+        return self.relay.client is self and self.relay.awaiting_request(older_than)
+
+    def drop(self) -> None:
+        """Give up on a client that has not sent its request: HTTP 408, closed."""
+        if self.relay.client is self:
+            self.relay.expire_handshake()
 
     def abort(self) -> None:
         if self.transport is not None and not self.lost:

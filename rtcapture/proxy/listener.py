@@ -7,6 +7,11 @@ as two descriptors (client and upstream) against the limit, so an accepted clien
 always reach its upstream; past the budget a new client gets HTTP 503 at once, and when
 not even that fits, accepting pauses until a session ends. The recorder says so on stderr
 at most once a minute.
+
+Connections that never finish their handshake (slowloris) cannot starve real clients:
+each has ``handshake_timeout`` to send its request (the relay answers HTTP 408), and when
+the budget is full the connection that has waited longest for its request (at least
+``EVICT_AFTER_S``) gets that 408 early to make room for the new one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import os
 import socket
 import ssl
 from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from .leg import CLOSE_TIMEOUT_S
 
@@ -34,12 +40,34 @@ RETRY_S = 1.0
 """After an unexpected EMFILE (descriptors held elsewhere), try accepting again after this."""
 WARN_INTERVAL_S = 60.0
 BACKLOG = 100
+EVICT_AFTER_S = 1.0
+"""Only a connection that has waited this long for its request is dropped for room (a
+real client sends its request at once; a burst of them must not push each other out)."""
+EVICT_IN_FLIGHT = FD_RESERVE // 4
+"""Connections dropped for room whose descriptors are not freed yet (within the reserve)."""
 
 _OUT_OF_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _REASON = b"recorder at its file-descriptor limit (ulimit -n); try again later\n"
 REFUSAL = (b"HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n"
            b"Content-Type: text/plain; charset=utf-8\r\n"
            b"Content-Length: " + str(len(_REASON)).encode() + b"\r\n\r\n" + _REASON)
+
+
+@runtime_checkable
+class Handshaking(Protocol):
+    """A session's client connection, as far as the listener asks about it."""
+
+    lost: bool
+    transport: asyncio.Transport | None
+
+    def awaiting_request(self, older_than: float = 0.0) -> bool: ...
+
+    def drop(self) -> None: ...
+
+
+def _may_wait(proto: Handshaking) -> bool:
+    """Still connecting, or connected and waiting for its request."""
+    return not proto.lost and (proto.transport is None or proto.awaiting_request())
 
 
 class _Refusal(asyncio.Protocol):
@@ -115,7 +143,8 @@ class Listener:
                  sessions: Callable[[], int],
                  session_failed: Callable[[asyncio.Protocol, BaseException], None], *,
                  tls: ssl.SSLContext | None = None,
-                 fds_per_session: int = FDS_PER_SESSION) -> None:
+                 fds_per_session: int = FDS_PER_SESSION,
+                 handshake_timeout: float | None = None) -> None:
         self.host = host
         self.port = port
         self.new_session = new_session
@@ -126,10 +155,18 @@ class Listener:
         """A session's connection was never made (failed TLS handshake, shutdown)."""
         self.tls = tls
         self.fds_per_session = fds_per_session
+        self.handshake_timeout = handshake_timeout
+        """Bounds the TLS handshake too (the relay bounds the HTTP request)."""
         self.sockets: list[socket.socket] = []
         self.budget: int | None = None
         self.refused = 0
         """Clients answered HTTP 503 for lack of descriptors."""
+        self.evicted = 0
+        """Connections dropped, still without a request, to make room for a new one."""
+        self._waiting: dict[Handshaking, None] = {}
+        """Session connections in accept order (pruned of handshaken ones now and then)."""
+        self._prune_at = 64
+        self._dropping: set[Handshaking] = set()
         self._refusing = 0
         self._paused = False
         self._retry: asyncio.TimerHandle | None = None
@@ -175,6 +212,8 @@ class Listener:
 
     def released(self) -> None:
         """A session ended: its descriptors are free again."""
+        if self._dropping:
+            self._dropping = {p for p in self._dropping if not p.lost}
         if self._paused:
             self._resume()
 
@@ -212,13 +251,33 @@ class Listener:
     def _room(self, fds: int, headroom: int = 0) -> bool:
         if self.budget is None:
             return True
-        in_use = self.fds_per_session * self.sessions() + self._refusing
+        # connections being dropped free their descriptors within this loop turn
+        in_use = self.fds_per_session * (self.sessions() - len(self._dropping)) + self._refusing
         return in_use + fds <= self.budget + headroom
+
+    def _make_room(self) -> bool:
+        """Drop the connection that has waited longest for its request; False if none."""
+        if len(self._dropping) >= EVICT_IN_FLIGHT:
+            return False
+        age = min(EVICT_AFTER_S, self.handshake_timeout or EVICT_AFTER_S)
+        for proto in list(self._waiting):
+            if proto.awaiting_request(age):
+                del self._waiting[proto]
+                self._dropping.add(proto)
+                self.evicted += 1
+                proto.drop()
+                logger.debug("dropped a connection still without a request to make room")
+                return True
+            if not _may_wait(proto):
+                del self._waiting[proto]
+        return False
 
     def _accept(self, sock: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
-            if not self._room(1, headroom=FD_RESERVE // 2):
-                self._pause()  # not even a 503 fits: resumed when a session or refusal ends
+            if not self._room(1, headroom=FD_RESERVE // 2) and not self._make_room():
+                # not even a 503 fits: resumed when a session or refusal ends, or once a
+                # stalled handshake is old enough to be dropped for room
+                self._pause(retry=EVICT_AFTER_S if self._waiting else None)
                 return
             try:
                 conn, _address = sock.accept()
@@ -233,18 +292,28 @@ class Listener:
                 self._warn()
                 self._pause(retry=RETRY_S)  # descriptors held outside the budget
                 return
-            if self._room(self.fds_per_session):
+            if self._room(self.fds_per_session) or self._make_room():
                 self._connect(conn, self.new_session())
             else:
                 self._refuse(conn)
 
     def _connect(self, conn: socket.socket, protocol: asyncio.Protocol) -> None:
         assert self._loop is not None
+        if isinstance(protocol, Handshaking):
+            self._wait_for_request(protocol)
+        timeout = self.handshake_timeout if self.tls is not None else None
         task = self._loop.create_task(
-            self._loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.tls),
+            self._loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.tls,
+                                               ssl_handshake_timeout=timeout),
             name="rtcapture-accept")
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._connected(t, protocol))
+
+    def _wait_for_request(self, protocol: Handshaking) -> None:
+        self._waiting[protocol] = None
+        if len(self._waiting) > self._prune_at:  # amortised: the dict stays near its live size
+            self._waiting = {p: None for p in self._waiting if _may_wait(p)}
+            self._prune_at = 2 * len(self._waiting) + 64
 
     def _connected(self, task: asyncio.Task[tuple[asyncio.Transport, asyncio.Protocol]],
                    protocol: asyncio.Protocol) -> None:

@@ -176,7 +176,8 @@ class Recorder:
         await self.sink.start()
         self._listener = Listener(self.listen_host, self.listen_port, self._new_connection,
                                   lambda: len(self.relays), self._connection_failed, tls=self.tls,
-                                  fds_per_session=self.fds_per_session)
+                                  fds_per_session=self.fds_per_session,
+                                  handshake_timeout=self.relay_config.handshake_timeout)
         await self._listener.start()
 
     def _new_connection(self) -> asyncio.Protocol:

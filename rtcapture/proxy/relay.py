@@ -56,6 +56,8 @@ class RelayConfig:
     upstream: WebSocketURI
     upstream_ssl: ssl.SSLContext | None = None
     upstream_timeout: float = 10.0
+    handshake_timeout: float | None = 10.0
+    """From accepting a client to its complete handshake request; then HTTP 408."""
     max_frame: int = 16 << 20
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
@@ -224,6 +226,42 @@ class Relay:
                 self.on_ended()
 
     # handshake ----------------------------------------------------------------------
+
+    def connected(self, leg: Leg) -> None:
+        """A leg's transport is up: the client has until the handshake deadline (counted
+        from the accept) to send its whole request."""
+        timeout = self.config.handshake_timeout
+        if leg is self.client and timeout:
+            elapsed = (time.monotonic_ns() - self.t0_ns) / 1e9
+            leg.later(max(timeout - elapsed, 0.0), self._handshake_deadline)
+
+    def awaiting_request(self, older_than: float = 0.0) -> bool:
+        """The client has been connected for ``older_than`` seconds or more, and its
+        handshake request has not arrived yet."""
+        client = self.client
+        return self.request is None and client is not None and client.transport is not None \
+            and not client.lost and time.monotonic_ns() - self.t0_ns >= older_than * 1e9
+
+    def _handshake_deadline(self) -> None:
+        if self.awaiting_request():
+            logger.debug("client sent no complete handshake within %g s: closed",
+                         self.config.handshake_timeout)
+            self.expire_handshake()
+
+    def expire_handshake(self) -> None:
+        """Answer a client that has not sent its whole request HTTP 408 and close it now
+        (no waiting for its own close: its descriptor is wanted)."""
+        client = self.client
+        if client is None or client.transport is None or client.lost:
+            return
+        if client.proto.state is CONNECTING:
+            body = b"handshake not completed in time\n"
+            client.proto.send_response(Response(  # type: ignore[attr-defined]
+                408, "Request Timeout", Headers([
+                    ("Connection", "close"), ("Content-Type", "text/plain; charset=utf-8"),
+                    ("Content-Length", str(len(body)))]), body))
+            client.flush()
+        client.transport.close()
 
     def _on_request(self, request: Request) -> None:
         self.request = request
