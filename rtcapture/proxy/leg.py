@@ -38,6 +38,8 @@ class Leg(asyncio.Protocol):
         self._timers: list[asyncio.TimerHandle] = []
         self._fragments: list[bytes] | None = None
         self._fragment_binary = False
+        self._fragment_t_ns = 0
+        self._fragment_delivered = True
         self._close_timer = False
         self._reading = True
         self._write_paused = False
@@ -202,8 +204,11 @@ class Leg(asyncio.Protocol):
 
     # message assembly for the record --------------------------------------------------
 
-    def assemble(self, frame: Frame) -> tuple[bool, bytes] | None:
-        """The whole message once its last fragment arrived: (binary, data)."""
+    def assemble(self, frame: Frame, t_ns: int = 0, delivered: bool = True
+                 ) -> tuple[bool, bytes] | None:
+        """The whole message once its last fragment arrived: (binary, data). ``t_ns`` and
+        ``delivered`` of the latest fragment are kept for :meth:`take_unfinished`."""
+        self._fragment_t_ns, self._fragment_delivered = t_ns, delivered
         if frame.opcode is Opcode.CONT:
             if self._fragments is None:
                 return None
@@ -218,3 +223,11 @@ class Leg(asyncio.Protocol):
             return binary, bytes(frame.data)
         self._fragments, self._fragment_binary = [bytes(frame.data)], binary
         return None
+
+    def take_unfinished(self) -> tuple[bool, bytes, int, bool] | None:
+        """The fragments of a message still waiting for its last one, forgotten once taken:
+        (binary, data, t_ns, delivered) of the latest fragment; None if there is none."""
+        if self._fragments is None:
+            return None
+        data, self._fragments = b"".join(self._fragments), None
+        return self._fragment_binary, data, self._fragment_t_ns, self._fragment_delivered

@@ -90,10 +90,10 @@ class SessionRecording:
     # Recording protocol -------------------------------------------------------------
 
     def frame(self, direction: Direction, binary: bool, delivered: bool, t_ns: int,
-              data: bytes) -> None:
+              data: bytes, incomplete: bool = False) -> None:
         assert self.relay is not None
         self.recorder.sink.frame(self.no, self.seq, direction is Direction.SERVER, binary,
-                                 delivered, t_ns, self.relay.t0_wall_ns + t_ns, data)
+                                 delivered, t_ns, self.relay.t0_wall_ns + t_ns, data, incomplete)
         self.seq += 1
         self.frames += 1
         self.bytes += len(data)

@@ -70,7 +70,9 @@ class Recording(TypingProtocol):
     """What the relay tells the recorder. Implementations must return at once."""
 
     def frame(self, direction: Direction, binary: bool, delivered: bool, t_ns: int,
-              data: bytes) -> None: ...
+              data: bytes, incomplete: bool = False) -> None:
+        """One whole message, or (``incomplete``) the fragments of one whose last fragment
+        never came, joined."""
 
     def rejected(self, status: int, reason: str) -> None: ...
 
@@ -166,7 +168,7 @@ class Relay:
             delivered = other is not None and other.is_open
             if delivered:
                 other.forward(frame)  # type: ignore[union-attr]
-            message = leg.assemble(frame)
+            message = leg.assemble(frame, t_ns, delivered)
             if message is not None:
                 self.recording.frame(leg.side, message[0], delivered, t_ns, message[1])
         elif opcode is Opcode.PING:
@@ -174,6 +176,7 @@ class Relay:
         elif opcode is Opcode.PONG:
             leg.pong(frame.data)
         elif opcode is Opcode.CLOSE:
+            self._record_unfinished(leg)
             rcvd = leg.proto.close_rcvd
             if self.close.closed_by is None:
                 self.close.closed_by = str(leg.side)
@@ -182,8 +185,16 @@ class Relay:
             if other is not None:
                 other.close(*_close_args(rcvd))
 
+    def _record_unfinished(self, leg: Leg) -> None:
+        """A message whose last fragment will never come is recorded as far as it got."""
+        unfinished = leg.take_unfinished()
+        if unfinished is not None:
+            binary, data, t_ns, delivered = unfinished
+            self.recording.frame(leg.side, binary, delivered, t_ns, data, incomplete=True)
+
     def _on_protocol_failure(self, leg: Leg, other: Leg | None) -> None:
         self._failed_handled.add(leg.side)
+        self._record_unfinished(leg)
         sent = leg.proto.close_sent
         if self.close.closed_by is None and sent is not None and sent.code != 1006:
             self.close.closed_by = "recorder"
@@ -198,6 +209,7 @@ class Relay:
             self.close.code, self.close.reason = 1011, f"{leg.side} keepalive ping timeout"
 
     def on_lost(self, leg: Leg) -> None:
+        self._record_unfinished(leg)
         other = self.other(leg)
         if leg is self.upstream:
             self._upstream_handshake_failed("upstream closed the connection during the handshake")

@@ -201,7 +201,7 @@ class WriterSink:
     # records --------------------------------------------------------------------------
 
     def frame(self, session_no: int, seq: int, server: bool, binary: bool, delivered: bool,
-              t_ns: int, wall_ns: int, data: bytes) -> None:
+              t_ns: int, wall_ns: int, data: bytes, incomplete: bool = False) -> None:
         """Queue one frame record (returns at once)."""
         if not self._alive:
             self.lost += 1
@@ -211,7 +211,7 @@ class WriterSink:
             self.dropped.setdefault(session_no, Dropped()).add(server, len(data))
             return
         self._chunks.append(pack_frame(session_no, seq, server, binary, delivered, t_ns,
-                                       wall_ns, data))
+                                       wall_ns, data, incomplete))
         self._chunks.append(data)
         if not self._scheduled:
             self._scheduled = True

@@ -23,13 +23,16 @@ CONTROL_HEADER = struct.Struct("<cI")
 FLAG_SERVER = 1
 FLAG_BINARY = 2
 FLAG_UNDELIVERED = 4
+FLAG_INCOMPLETE = 8
+INCOMPLETE_MESSAGE = "incomplete message: the connection ended before its last fragment"
+"""The ``parse_error`` of a message whose fragments were relayed but never completed."""
 
 
 def pack_frame(session_no: int, seq: int, server: bool, binary: bool, delivered: bool,
-               t_ns: int, wall_ns: int, data: bytes) -> bytes:
+               t_ns: int, wall_ns: int, data: bytes, incomplete: bool = False) -> bytes:
     """The header of one frame record (the payload follows it unchanged)."""
     flags = (FLAG_SERVER if server else 0) | (FLAG_BINARY if binary else 0) | (
-        0 if delivered else FLAG_UNDELIVERED)
+        0 if delivered else FLAG_UNDELIVERED) | (FLAG_INCOMPLETE if incomplete else 0)
     return FRAME_HEADER.pack(FRAME, flags, session_no, seq, t_ns, wall_ns, len(data))
 
 
@@ -51,6 +54,8 @@ class FrameMsg:
     t_ns: int
     wall_ns: int
     data: bytes
+    incomplete: bool = False
+    """The message's last fragment never arrived (the fragments so far, joined)."""
 
 
 class StreamDecoder:
@@ -80,7 +85,8 @@ class StreamDecoder:
                 payload = bytes(buf[start:start + length])
                 pos = start + length
                 yield FrameMsg(sno, seq, bool(flags & FLAG_SERVER), bool(flags & FLAG_BINARY),
-                               not flags & FLAG_UNDELIVERED, t_ns, wall_ns, payload)
+                               not flags & FLAG_UNDELIVERED, t_ns, wall_ns, payload,
+                               bool(flags & FLAG_INCOMPLETE))
             elif kind == CONTROL:
                 if end - pos < CONTROL_HEADER.size:
                     break

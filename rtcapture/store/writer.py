@@ -27,7 +27,7 @@ from ..ingest import SessionTally
 from ..protocol import Flavour, flavour_from_path
 from .records import EventRecord, SessionRecord, Status
 from .store import HEARTBEAT_S, Store, StoreUnavailable, open_store
-from .stream import FrameMsg, StreamDecoder
+from .stream import INCOMPLETE_MESSAGE, FrameMsg, StreamDecoder
 
 FLUSH_INTERVAL_S = 0.08
 """Commit at least this often while frames are pending (the recorder is at most ~100 ms behind)."""
@@ -103,6 +103,8 @@ class Writer:
         ev = live.tally.build(live.record.id, msg.seq, "server" if msg.server else "client",
                               msg.t_ns, msg.wall_ns, "binary" if msg.binary else "text",
                               msg.data, msg.delivered)
+        if msg.incomplete:
+            ev.parse_error = INCOMPLETE_MESSAGE
         live.dirty = True
         if not self.pending:
             self.pending_since = time.monotonic()
