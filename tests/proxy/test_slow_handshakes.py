@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
+import ssl
 import time
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 from rtcapture.proxy.listener import EVICT_AFTER_S
 from rtcapture.store import open_store
 from tests.conftest import deadline
+from tests.node import self_signed_cert
 
 from .conftest import running_recorder
 from .peers import Upstream, raw_connect
@@ -44,6 +46,24 @@ async def test_incomplete_handshake_gets_408_then_closed(sqlite_url: str,
         assert rec.stats.sessions == 0
     with open_store(sqlite_url) as store:
         assert store.sessions() == []
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+async def test_stalled_tls_handshake_is_bounded_too(tmp_path: Path, sqlite_url: str,
+                                                    upstream: Upstream) -> None:
+    """On a TLS listener, a client that never starts the TLS handshake is dropped once the
+    handshake timeout passes (asyncio's own default would hold it for 60 s)."""
+    cert, key = self_signed_cert(tmp_path)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    async with running_recorder(sqlite_url, upstream.url, tls=tls, handshake_timeout=0.3) as rec:
+        reader, writer = await asyncio.open_connection("127.0.0.1", rec.port)
+        assert await asyncio.wait_for(reader.read(), deadline(5)) == b""
+        writer.close()
+        async with asyncio.timeout(deadline(5)):
+            while rec.relays:
+                await asyncio.sleep(0.01)  # the accept task's done callback ends the relay
+        assert rec.stats.sessions == 0
 
 
 async def test_complete_handshake_in_time_is_served(sqlite_url: str,
