@@ -291,6 +291,7 @@ class Relay:
                 c in path for c in " \r\n\t\x00"):
             return 400, "invalid request path"
         try:
+            single(request.headers, "Host")  # RFC 9112 3.2: more than one is a 400
             origin = single(request.headers, "Origin")
             if origin is not None and origin not in self.config.allowed_origins and not (
                     self.config.allow_loopback_origins and is_loopback_origin(origin)):

@@ -53,18 +53,19 @@ async def test_only_real_loopback_origins_pass(sqlite_url, upstream) -> None:
     assert len(upstream.connections) == len(LOOPBACK_ORIGINS)
 
 
-@pytest.mark.parametrize("header", ["Origin", "X-Rtcapture-Token"])
+@pytest.mark.parametrize("header", ["Origin", "X-Rtcapture-Token", "Host"])
 async def test_repeated_security_header_is_400(sqlite_url, upstream, header, caplog) -> None:
     """A repeated Origin or token header gets HTTP 400, one line, and a failed session
-    row (it used to raise inside the protocol: no answer, a traceback, a 1006 row)."""
-    value = "http://localhost" if header == "Origin" else "tok-123456"
+    row (it used to raise inside the protocol: no answer, a traceback, a 1006 row); so
+    does a repeated Host (RFC 9112 3.2; it used to pass)."""
+    value = {"Origin": "http://localhost", "Host": "127.0.0.1"}.get(header, "tok-123456")
     caplog.set_level(logging.DEBUG)
     async with running_recorder(sqlite_url, upstream.url, token="tok-123456") as rec:
         for _ in range(3):
             with pytest.raises(ConnectionError, match="HTTP 400"):
                 await raw_connect(rec.url, timeout=deadline(5), headers=[
                     ("X-Rtcapture-Token", "tok-123456"), (header, value), (header, value)]
-                    if header == "Origin" else [(header, value), (header, value)])
+                    if header != "X-Rtcapture-Token" else [(header, value), (header, value)])
         assert upstream.connections == []
         lines = list(rec.lines)  # type: ignore[attr-defined]
     assert len(lines) == 3 and all(f"HTTP 400 repeated {header} header" in ln for ln in lines)
