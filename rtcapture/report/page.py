@@ -17,6 +17,7 @@ from functools import lru_cache
 from importlib import resources
 from typing import IO, Any
 
+from ..export.tables import redacted_session
 from ..store import Store
 from .media import Media, read_media
 from .model import page_model
@@ -118,7 +119,7 @@ def render_report(store: Store, session_id: str, out: IO[str],
     The audio (extraction and encoding) runs on a worker thread while this one reads the
     events: they are independent passes and the encoder releases the GIL.
     """
-    rec = store.session(session_id)
+    rec = redacted_session(store.session(session_id))
     with tempfile.TemporaryFile("w+", encoding="utf-8") as log, \
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-audio") as pool:
         media_job = pool.submit(read_media, store, session_id, with_audio=options.with_audio)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from html import escape
 from urllib.parse import urlencode
 
+from ..export.tables import redacted_session
 from ..render import iso
 from ..store import SessionRecord
 
@@ -36,6 +37,7 @@ def _page(title: str, body: str) -> str:
 
 
 def _row(rec: SessionRecord) -> str:
+    rec = redacted_session(rec)
     sid = escape(rec.id)
     replay = (f'<a href="/session/{escape(rec.replay_of)}">{escape(rec.replay_of[:10])}</a> '
               f'<a href="/pair/{sid}">side by side</a>') if rec.replay_of else ""
