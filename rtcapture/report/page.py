@@ -21,7 +21,7 @@ from ..export.tables import redacted_session
 from ..store import Store
 from .media import Media, read_media
 from .model import page_model
-from .scan import scan_events
+from .scan import scan_events, script_safe
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
        "media-src data:; img-src data:; base-uri 'none'; form-action 'none'")
@@ -43,7 +43,7 @@ def _asset(name: str) -> str:
 
 def _json_for_script(value: Any) -> str:
     """JSON safe inside a ``<script>`` element (no ``</script>``, no ``<!--``)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).replace("<", "\\u003c")
+    return script_safe(json.dumps(value, ensure_ascii=False, separators=(",", ":")))
 
 
 _BODY = """<header>
@@ -106,7 +106,7 @@ def write_page(out: IO[str], model: dict[str, Any], events_file: IO[str], media:
         block = events_file.read(1 << 20)
         if not block:
             break
-        out.write(block.replace("<", "\\u003c"))
+        out.write(block)
     out.write(']</script>\n<script>')
     out.write(_asset("report.js"))
     out.write('</script>\n</body></html>\n')

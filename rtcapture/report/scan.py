@@ -5,12 +5,14 @@ The events are read the way the Parquet export reads them (``export.source`` chu
 the ``responses`` rows are the export's own and the log shows what the ``payload``
 column holds. The log is written to a scratch file as it goes (an hour of events does not
 sit in memory), as rows of a JSON array: ``[seq, side, t_ms, type, payload, size, flags,
-parse_error]`` (``side`` 0 client / 1 server; ``flags`` 1 binary frame).
+parse_error]`` (``side`` 0 client / 1 server; ``type`` an index into :attr:`Scan.type_names`;
+``flags`` 1 binary frame; ``parse_error`` 0/1), already escaped for a ``<script>`` element.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -25,6 +27,8 @@ from ..store import SessionRecord, Store
 from .conversation import CONVERSATION_TYPES, ConversationBuilder
 
 LOG_FLAG_BINARY = 1
+_SCRIPT_UNSAFE = re.compile(r"<(?=[!/sS])")
+"""``<!--``, ``</`` and ``<script`` are what could end or derail a script element's data."""
 
 
 @dataclass
@@ -37,6 +41,12 @@ class Scan:
     """Events per type (``(binary)`` / ``(invalid)`` for frames without one)."""
     parse_errors: int = 0
     last_t_ms: float = 0.0
+    type_index: dict[str | None, int] = field(default_factory=dict)
+
+    @property
+    def type_names(self) -> list[str | None]:
+        """The event types the log rows refer to by index."""
+        return list(self.type_index)
 
     def responses(self, session_id: str) -> list[dict[str, Any]]:
         """The Parquet ``responses`` rows of the session."""
@@ -96,14 +106,22 @@ def _write_batch(scan: Scan, batch: pa.RecordBatch, binary: dict[int, bool], log
             if event is not None:
                 observe(seq, direction, etype, t, event)
         side = 0 if direction == Direction.CLIENT else 1
-        rows.append(json.dumps([seq, side, t, etype, payload, size, flags, bool(perr)],
+        index = scan.type_index.setdefault(etype, len(scan.type_index))
+        rows.append(json.dumps([seq, side, t, index, payload, size, flags, 1 if perr else 0],
                                ensure_ascii=False, separators=(",", ":")))
     if t_ms:
         scan.last_t_ms = max(scan.last_t_ms, t_ms[-1])
     if rows:
-        log.write(("" if first else ",") + ",".join(rows))
+        log.write(("" if first else ",") + script_safe(",".join(rows)))
         return False
     return first
+
+
+def script_safe(json_text: str) -> str:
+    """JSON text that cannot end or confuse the ``<script>`` element holding it."""
+    if "<" not in json_text:
+        return json_text
+    return _SCRIPT_UNSAFE.sub(r"\\u003c", json_text)
 
 
 def redacted(value: Any) -> Any:

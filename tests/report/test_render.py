@@ -87,7 +87,7 @@ def test_text_session_without_audio_renders(store: Store) -> None:
     """No audio at all: no player, empty envelopes, the reply and the typed turn shown."""
     page = _render(store, _text_only(store))
     model = _model(page)
-    assert "<audio" not in page and model["has_audio"] is False
+    assert '<audio id="player"' not in page and model["has_audio"] is False
     assert model["user_envelope"] == "" and len(model["replies"]) == 1
     assert model["replies"][0]["first_text_latency_ms"] == pytest.approx(114.0)
     assert [e["kind"] for e in model["conversation"]] == ["user", "reply"]
@@ -103,7 +103,7 @@ def test_incomplete_session_with_invalid_json_and_binary_frames_renders(store: S
     rows = _events(page)
     assert [r[7] for r in rows] == [False, True, True, False]
     assert rows[2][6] & 1 and rows[2][4] is None
-    assert "<script>alert" not in page
+    assert "<script>alert" not in page and "</script>alert" not in page
     assert model["conversation"][0]["kind"] == "error"
 
 
@@ -133,7 +133,7 @@ def test_cli_report_no_audio_is_smaller(demo_page: Path, tmp_path: Path, demo_ru
     out = tmp_path / "quiet.html"
     demo_run.cli("report", "@demo", "--no-audio", "--out", str(out))
     quiet, full = out.read_text(), demo_page.read_text()
-    assert "<audio" not in quiet and "data:audio/mpeg;base64," in full
+    assert '<audio id="player"' not in quiet and "data:audio/mpeg;base64," in full
     src = re.search(r'src="(data:audio/mpeg;base64,[^"]+)"', full)
     assert src and len(full) - len(quiet) >= len(src.group(1))
     assert _model(quiet)["user_envelope"] == _model(full)["user_envelope"] != ""

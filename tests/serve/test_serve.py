@@ -115,7 +115,7 @@ def test_report_is_rendered_on_the_fly(served: Served) -> None:
     status, _, body = served.get(f"/session/{served.demo_id}")
     assert status == 200 and 'id="rtc-model"' in body and "data:audio/mpeg" in body
     status, _, quiet = served.get(f"/session/{served.demo_id}?audio=0")
-    assert status == 200 and "<audio" not in quiet
+    assert status == 200 and '<audio id="player"' not in quiet
 
 
 def test_replay_beside_its_original(served: Served) -> None:

@@ -380,6 +380,7 @@
   renderDiff();
   requestAnimationFrame(() => setTimeout(() => {
     EV = JSON.parse(document.getElementById("rtc-events").textContent);
+    for (const e of EV) e[3] = M.event_types[e[3]];
     applyFilter();
     document.body.dataset.ready = "1";
   }, 0));
