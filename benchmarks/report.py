@@ -104,13 +104,17 @@ def generate(db_url: str, minutes: float) -> tuple[str, int]:
     return sid, count[0]
 
 
-def run_report(db_url: str, sid: str, out: Path, extra: list[str]) -> tuple[float, float]:
-    """``rtcapture report`` in a fresh process: wall seconds and peak RSS (MB)."""
+def run_report(db_url: str, sid: str, out: Path, extra: list[str]
+               ) -> tuple[float, float, float]:
+    """``rtcapture report`` in a fresh process: wall seconds, CPU seconds, peak RSS (MB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "rtcapture", "-q", "--db", db_url, "report", sid,
                     "--out", str(out), *extra], check=True, capture_output=True)
     wall = time.perf_counter() - start
-    return wall, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu, after.ru_maxrss / 1024
 
 
 def bench_hour(tmp: Path, minutes: float) -> None:
@@ -120,9 +124,10 @@ def bench_hour(tmp: Path, minutes: float) -> None:
     print(f"[report] generated a {minutes:g}-minute session: {n} events in "
           f"{time.perf_counter() - t0:.0f} s")
     for extra in (["--no-audio"], []):
-        wall, rss = run_report(db_url, sid, tmp / "hour.html", extra)
+        wall, cpu, rss = run_report(db_url, sid, tmp / "hour.html", extra)
         size = (tmp / "hour.html").stat().st_size / 1e6
-        print(f"[report] {' '.join(['report', *extra])}: {wall:.1f} s wall, peak RSS "
+        print(f"[report] {' '.join(['report', *extra])}: {wall:.1f} s wall ({cpu:.1f} s CPU, "
+              f"load {os.getloadavg()[0]:.1f}), peak RSS "
               f"{rss:.0f} MB, page {size:.0f} MB  (targets: < 30 s, < 500 MB)")
 
 
@@ -132,7 +137,7 @@ def bench_paint(tmp: Path, runs: int) -> None:
     db_url = f"sqlite:///{tmp / 'ten.db'}"
     sid, n = generate(db_url, 10)
     page_path = tmp / "ten.html"
-    wall, _ = run_report(db_url, sid, page_path, [])
+    wall, _, _ = run_report(db_url, sid, page_path, [])
     print(f"[paint] 10-minute session: {n} events, page {page_path.stat().st_size / 1e6:.1f} MB "
           f"(target < ~15 MB), written in {wall:.1f} s")
     with sync_playwright() as pw:
