@@ -209,3 +209,22 @@ def test_list_and_report_in_the_browser(browser: Any, served: Served) -> None:  
     assert opened.js("document.getElementById('diff').hidden") is False
     opened.page.close()
     assert json.dumps(errors) == "[]"
+
+
+def test_postgresql_is_opened_read_only(pg_url: str) -> None:
+    """On PostgreSQL the read-only store searches, and a write through it is refused."""
+    from sqlalchemy.exc import DBAPIError
+
+    from rtcapture.store import SessionQuery, open_store
+    from tests.export.sessions import make_three_turns
+
+    with open_store(pg_url) as writable:
+        sid = make_three_turns(writable, label="pg-serve")
+    store = open_readonly(pg_url)
+    try:
+        rows, total = store.search_sessions(SessionQuery(label="pg-serve"))
+        assert total == 1 and rows[0].id == sid
+        with pytest.raises(DBAPIError):
+            store.update_session(sid, label="changed")
+    finally:
+        store.close()
