@@ -163,3 +163,41 @@ def test_screenshot_for_the_docs_is_committed() -> None:
     shot = REPO / "docs" / "report.png"
     assert shot.exists() and shot.stat().st_size < 400_000
 
+
+
+def _geometry(page: Any) -> tuple[float, float, float, float, float, float, float]:
+    return tuple(page.js("""(() => { const c = document.getElementById('tl');
+        const r = c.getBoundingClientRect();
+        return [r.left, r.top, c.clientWidth, c.clientHeight, +c.dataset.t0Ms,
+                +c.dataset.t1Ms, +c.dataset.gutter]; })()"""))
+
+
+def test_wheel_zooms_and_drag_pans(page: Any) -> None:
+    """The wheel narrows the visible span around the pointer; a drag shifts it."""
+    page.page.click("#zoom-fit")
+    left, top, width, height, t0, t1, gutter = _geometry(page)
+    page.page.mouse.move(left + gutter + (width - gutter) / 2, top + 40)
+    page.page.mouse.wheel(0, -300)
+    _, _, _, _, z0, z1, _ = _geometry(page)
+    assert z1 - z0 < (t1 - t0) * 0.9 and z0 > t0
+    page.page.mouse.down()
+    page.page.mouse.move(left + gutter + (width - gutter) / 2 - 200, top + 40, steps=5)
+    page.page.mouse.up()
+    _, _, _, _, p0, p1, _ = _geometry(page)
+    assert p0 > z0 and p1 - p0 == pytest.approx(z1 - z0)
+    page.page.click("#zoom-fit")
+
+
+def test_clicking_a_tool_call_lists_its_events(page: Any, demo_run: DemoRun) -> None:
+    """A click on the tool call's mark names its frames; one opens in the log."""
+    page.page.click("#zoom-fit")
+    model = page.js("JSON.parse(document.getElementById('rtc-model').textContent)")
+    tool = next(e for e in model["conversation"] if e["kind"] == "tool")
+    left, top, width, height, t0, t1, gutter = _geometry(page)
+    lane_h = (height - 18) / 8
+    x = left + gutter + (tool["t_ms"] - t0) / (t1 - t0) * (width - gutter - 8) + 1
+    page.page.mouse.click(x, top + 18 + 5.5 * lane_h)
+    links = page.js("Array.from(document.querySelectorAll('#selection a')).map(a => a.textContent)")
+    assert f"seq {tool['seq']}" in links and f"seq {tool['output_seq']}" in links
+    page.page.click(f"#selection a:has-text('seq {tool['seq']}')")
+    assert "get_weather" in page.page.text_content("#log-detail")
