@@ -135,5 +135,5 @@ def page_model(store: Store, rec: SessionRecord, scan: Scan, media: Media) -> di
         "has_audio": media.audio is not None,
         "diff": diff_against_original(store, rec),
         "violations": [],
-        "event_types": scan.type_names,
+        "event_types": redacted(scan.type_names),
     }

@@ -140,11 +140,15 @@ def test_cli_report_no_audio_is_smaller(demo_page: Path, tmp_path: Path, demo_ru
 
 
 def test_replay_page_carries_its_diff(demo_run: Any, tmp_path: Path) -> None:
-    """The demo's replay shows its diff against the original: equal, five responses."""
+    """The demo's replay page holds ``rtcapture diff``'s verdict on it and its original."""
     out = tmp_path / "replay.html"
     demo_run.cli("report", "@demo-replay", "--out", str(out))
     diff = _model(out.read_text())["diff"]
-    assert diff["equal"] is True and len(diff["responses"]) == 5
+    verdict = run_cli("--db", demo_run.db, "diff", "@demo", "@demo-replay")
+    assert verdict.exit_code in (0, 1), verdict.output
+    assert diff["equal"] is (verdict.exit_code == 0)
+    assert diff["exit_code"] == verdict.exit_code
+    assert len(diff["responses"]) == 5
 
 
 def test_bad_session_and_out_are_one_line_errors(demo_run: Any, tmp_path: Path) -> None:
