@@ -2,10 +2,10 @@
 
 ``audio.extract_audio`` writes ``conversation.wav`` (left user, right assistant as heard,
 cut at truncations) into a scratch folder; this module streams it back block by block
-(bounded memory for an hour-long session) into per-side peak envelopes, and into one MP3
-(MPEG layer III, mono, 16 kHz, constant 40 kbit/s, through libsndfile) that Chromium
-plays from a ``data:`` URL. Constant bit rate keeps seeking exact. Why MP3 and not
-Opus: ``docs/report.md``.
+(bounded memory for an hour-long session) into per-side peak envelopes, and into one Ogg
+Vorbis stream (mono, 16 kHz, ~30 kbit/s, through libsndfile) that Chromium plays from a
+``data:`` URL; Ogg's granule positions keep seeking exact. Why Vorbis and not Opus or
+MP3: ``docs/report.md``.
 """
 
 from __future__ import annotations
@@ -29,10 +29,10 @@ ENVELOPE_HZ = 100
 """Envelope buckets per second (one per 10 ms)."""
 PLAY_RATE = 16_000
 """The embedded audio's sample rate (speech needs no more; the API sends 24 kHz)."""
-MP3_LEVEL = 0.8
-"""libsndfile's compression level for the MP3: with constant bit rate, 40 kbit/s."""
+VORBIS_LEVEL = 0.9
+"""libsndfile's compression level for Vorbis (0 best quality .. 1 smallest): ~30 kbit/s."""
 BLOCK_FRAMES = 1 << 16
-AUDIO_MIME = "audio/mpeg"
+AUDIO_MIME = "audio/ogg"
 
 
 @dataclass
@@ -47,7 +47,7 @@ class Media:
     """Peak per bucket of the assistant channel as heard, 0-255."""
     placements: list[Placement] = field(default_factory=list)
     audio: bytes | None = None
-    """The conversation as heard, MP3 (None with ``--no-audio`` or without audio)."""
+    """The conversation as heard, Ogg Vorbis (None with ``--no-audio`` or without audio)."""
 
     def data_url(self) -> str | None:
         """The audio as a ``data:`` URL, or None."""
@@ -75,7 +75,7 @@ def _finish_peaks(carry: np.ndarray) -> bytes:
 
 
 def read_media(store: Store, session_id: str, *, with_audio: bool = True) -> Media:
-    """Extract a session's audio and turn it into envelopes (and MP3 unless told not to)."""
+    """Extract a session's audio and turn it into envelopes (and Vorbis unless told not to)."""
     with tempfile.TemporaryDirectory(prefix="rtcapture-report-") as tmp:
         report = extract_audio(store, session_id, Path(tmp))
         media = Media(placements=report.placements)
@@ -96,9 +96,8 @@ def _read_conversation(wav: Path, media: Media, with_audio: bool) -> None:
         out_rate = min(rate, PLAY_RATE)
         resampler = Resampler(rate, out_rate) if out_rate != rate else None
         buf = io.BytesIO()
-        mp3 = sf.SoundFile(buf, "w", out_rate, 1, format="MP3", subtype="MPEG_LAYER_III",
-                           compression_level=MP3_LEVEL, bitrate_mode="CONSTANT") \
-            if with_audio else None
+        enc = sf.SoundFile(buf, "w", out_rate, 1, format="OGG", subtype="VORBIS",
+                           compression_level=VORBIS_LEVEL) if with_audio else None
         try:
             for block in src.blocks(BLOCK_FRAMES, dtype="int16", always_2d=True):
                 left, right = block[:, 0], block[:, 1]
@@ -106,16 +105,16 @@ def _read_conversation(wav: Path, media: Media, with_audio: bool) -> None:
                 user += peaks
                 peaks, carry_a = _peaks(right, per_bucket, carry_a)
                 asst += peaks
-                if mp3 is not None:
+                if enc is not None:
                     mono = ((left.astype(np.int32) + right) // 2).astype(np.int16)
-                    mp3.write(resampler.feed(mono) if resampler else mono)
+                    enc.write(resampler.feed(mono) if resampler else mono)
             user += _finish_peaks(carry_u)
             asst += _finish_peaks(carry_a)
-            if mp3 is not None and resampler is not None:
-                mp3.write(resampler.flush())
+            if enc is not None and resampler is not None:
+                enc.write(resampler.flush())
         finally:
-            if mp3 is not None:
-                mp3.close()
+            if enc is not None:
+                enc.close()
         media.user_envelope, media.assistant_envelope = bytes(user), bytes(asst)
-        if mp3 is not None:
+        if enc is not None:
             media.audio = buf.getvalue()

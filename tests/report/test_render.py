@@ -133,8 +133,8 @@ def test_cli_report_no_audio_is_smaller(demo_page: Path, tmp_path: Path, demo_ru
     out = tmp_path / "quiet.html"
     demo_run.cli("report", "@demo", "--no-audio", "--out", str(out))
     quiet, full = out.read_text(), demo_page.read_text()
-    assert '<audio id="player"' not in quiet and "data:audio/mpeg;base64," in full
-    src = re.search(r'src="(data:audio/mpeg;base64,[^"]+)"', full)
+    assert '<audio id="player"' not in quiet and "data:audio/ogg;base64," in full
+    src = re.search(r'src="(data:audio/ogg;base64,[^"]+)"', full)
     assert src and len(full) - len(quiet) >= len(src.group(1))
     assert _model(quiet)["user_envelope"] == _model(full)["user_envelope"] != ""
 

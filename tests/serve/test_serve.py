@@ -113,7 +113,7 @@ def test_sort_orders_the_rows(served: Served) -> None:
 def test_report_is_rendered_on_the_fly(served: Served) -> None:
     """/session/<id> is the same page ``report`` writes, with audio unless audio=0."""
     status, _, body = served.get(f"/session/{served.demo_id}")
-    assert status == 200 and 'id="rtc-model"' in body and "data:audio/mpeg" in body
+    assert status == 200 and 'id="rtc-model"' in body and "data:audio/ogg" in body
     status, _, quiet = served.get(f"/session/{served.demo_id}?audio=0")
     assert status == 200 and '<audio id="player"' not in quiet
 
