@@ -43,6 +43,7 @@ from ..protocol import (
 from ..store import EventRecord, Store
 from .decode import LITTLE_ENDIAN, decode_chunk, decode_pcm16
 from .formats import CONFIG_TYPES, FormatTracker
+from .mixer import Placement
 from .tracks import RatePlan, Replan, Tracks
 from .wav import WrittenFile
 
@@ -79,6 +80,8 @@ class AudioReport:
     late_ms: float = 0.0
     """Conversation audio a truncation could not silence (or a chunk could not be placed)
     because it had already been written; non-zero only for far-from-real-time sessions."""
+    placements: list[Placement] = field(default_factory=list)
+    """Assistant items on the conversation's time line, keyed ``(item_id, content_index)``."""
 
     def as_json(self) -> dict[str, Any]:
         """The ``audio --json`` document."""
@@ -319,5 +322,6 @@ def extract_audio(store: Store, session_id: str, out_dir: Path,
             plan = plan.raised(change.plan)
             continue
         report.files = tracks.finish()
+        report.placements = tracks.mixer.placements() if tracks.mixer is not None else []
         report.late_ms = tracks.late_ms
         return report

@@ -35,6 +35,18 @@ class _Layout:
     cut: int | None = None  # frames heard, once truncated
 
 
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One assistant item on the conversation's time line (ms since the session start)."""
+
+    item: object
+    start_ms: float
+    sent_end_ms: float
+    """Where it would have ended had it all been heard."""
+    cut_ms: float | None
+    """Where the heard audio stops in ``conversation.wav`` (None: not truncated)."""
+
+
 class ConversationMixer:
     """Builds ``conversation.wav`` in time order with a bounded look-back window."""
 
@@ -261,6 +273,26 @@ class ConversationMixer:
         for layout in self._layouts.values():
             if layout.segments and layout.segments[0][0] + layout.segments[0][2] <= self._base:
                 layout.segments = [s for s in layout.segments if s[0] + s[2] > self._base]
+
+    def placements(self) -> list[Placement]:
+        """Where each assistant item sat on the time line: as sent and as heard (ms)."""
+        out = []
+        for item, layout in self._layouts.items():
+            if not layout.segments:
+                continue
+            first = layout.segments[0][0]
+            heard_end, queued = first, 0
+            for start, offset, n in layout.segments:
+                queued += n
+                keep = n if layout.cut is None else max(0, min(n, layout.cut - offset))
+                if keep:
+                    heard_end = start + keep
+            last = layout.segments[-1]
+            sent_end = last[0] + last[2] + (layout.total - queued)
+            ms = 1000 / self.rate
+            out.append(Placement(item, first * ms, sent_end * ms,
+                                 None if layout.cut is None else heard_end * ms))
+        return out
 
     def discard(self) -> None:
         """Drop everything and delete the file."""

@@ -86,3 +86,26 @@ class EventRecord:
 def utcnow() -> datetime:
     """The current time, timezone-aware UTC."""
     return datetime.now(UTC)
+
+
+SORT_COLUMNS = {
+    "started": "started_at", "ended": "ended_at", "model": "model", "status": "status",
+    "label": "label", "client_events": "client_events", "server_events": "server_events",
+    "input_audio_ms": "input_audio_ms", "output_audio_ms": "output_audio_ms",
+}
+"""Sort keys of :class:`SessionQuery` -> session columns."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionQuery:
+    """A search over sessions: filters (substring for label and model), order, one page."""
+
+    label: str | None = None
+    model: str | None = None
+    status: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    sort: str = "started"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 50

@@ -17,7 +17,7 @@ from ..errors import StoreError, UsageError, first_line
 from ..protocol import redact_url
 from .db import make_engine, unwritable_dir_hint, upgrade
 from .models import Event, Recorder, Session
-from .records import EventRecord, SessionRecord, Status, utcnow
+from .records import SORT_COLUMNS, EventRecord, SessionQuery, SessionRecord, Status, utcnow
 
 HEARTBEAT_S = 2.0
 """How often a live recorder refreshes its heartbeat."""
@@ -293,6 +293,30 @@ class Store:
         with self.engine.connect() as conn:
             return [_session_from_row(r) for r in conn.execute(stmt)]
 
+    def search_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
+        """One page of sessions matching ``query``, and how many match in all."""
+        cond = []
+        if query.label:
+            cond.append(Session.label.like(f"%{_like_escape(query.label)}%", escape="\\"))
+        if query.model:
+            cond.append(Session.model.like(f"%{_like_escape(query.model)}%", escape="\\"))
+        if query.status:
+            cond.append(Session.status == query.status)
+        if query.since is not None:
+            cond.append(Session.started_at >= query.since)
+        if query.until is not None:
+            cond.append(Session.started_at < query.until)
+        column = getattr(Session, SORT_COLUMNS[query.sort])
+        order = [column.desc() if query.descending else column.asc(),
+                 Session.id.desc() if query.descending else Session.id.asc()]
+        stmt = select(Session.__table__).where(*cond).order_by(*order) \
+            .offset(query.offset).limit(query.limit)
+        with self.engine.connect() as conn:
+            rows = [_session_from_row(r) for r in conn.execute(stmt)]
+            total = int(conn.execute(select(func.count()).select_from(Session)
+                                     .where(*cond)).scalar_one())
+        return rows, total
+
     def resolve(self, selector: str) -> str:
         """A SESSION argument (id, unique prefix, ``last``, ``@label``) to a session id."""
         with self.engine.connect() as conn:
@@ -311,7 +335,7 @@ class Store:
             exact = conn.execute(select(Session.id).where(Session.id == selector)).first()
             if exact is not None:
                 return str(exact[0])
-            pattern = selector.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            pattern = _like_escape(selector)
             matches = [r[0] for r in conn.execute(
                 select(Session.id).where(Session.id.like(pattern + "%", escape="\\")).limit(2))]
         if not matches:
@@ -344,6 +368,10 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(Event).where(
                 Event.session_id == session_id)).scalar_one())
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def _pid_alive(pid: int) -> bool:
