@@ -8,7 +8,9 @@ Import from ``rtcapture.protocol``; the submodules split it by subject:
 - ``frames``: parsing raw frames (and the fast byte-level audio lookups);
 - ``audio``: audio formats and the base64 audio events carry;
 - ``flavour``: which dialect a session speaks;
-- ``redaction``: keeping secrets out of storage, logs and exports.
+- ``redaction``: keeping secrets out of storage, logs and exports;
+- ``live``: GPT-Live, the third dialect (its own paths and events; ``from rtcapture.protocol
+  import live`` and use ``live.SESSION_START`` …).
 """
 
 from .audio import (
@@ -116,6 +118,7 @@ from .frames import (
     fields_of,
     parse_frame,
 )
+from . import live
 from .redaction import (
     KEY_SUBPROTOCOL_PREFIX,
     REDACTED_PREFIX,

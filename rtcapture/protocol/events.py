@@ -22,6 +22,8 @@ class Flavour(StrEnum):
 
     BETA = "beta"
     GA = "ga"
+    LIVE = "live"
+    """GPT-Live: its own API (``/v1/live/sessions``), see :mod:`rtcapture.protocol.live`."""
 
 
 class Opcode(StrEnum):
