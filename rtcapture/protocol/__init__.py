@@ -13,6 +13,7 @@ Import from ``rtcapture.protocol``; the submodules split it by subject:
   import live`` and use ``live.SESSION_START`` …).
 """
 
+from . import live
 from .audio import (
     AUDIO_MARKER_PREFIX,
     G711_ALAW,
@@ -118,7 +119,6 @@ from .frames import (
     fields_of,
     parse_frame,
 )
-from . import live
 from .redaction import (
     KEY_SUBPROTOCOL_PREFIX,
     REDACTED_PREFIX,
@@ -219,6 +219,7 @@ __all__ = [
     "decode_event",
     "error_code",
     "fields_of",
+    "live",
     "flavour_from_event",
     "flavour_from_handshake",
     "flavour_from_path",
