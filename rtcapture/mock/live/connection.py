@@ -77,7 +77,9 @@ class LiveMockConnection:
         self.spoke = {"user": False, "assistant": False}
         """Whether a speaker has had a fragment: later ones carry their leading space."""
         self.sent: list[bytes] = []
+        self.received: list[bytes] = []
         self.keep_sent = False
+        """Keep every frame sent and received (tests: the recording must hold exactly them)."""
 
     # ------------------------------------------------------------------ sending
 
@@ -97,6 +99,9 @@ class LiveMockConnection:
         assert self.ws is not None
         try:
             async for message in self.ws:
+                if self.keep_sent:
+                    self.received.append(message.encode() if isinstance(message, str)
+                                         else message)
                 await self.on_frame(message)
                 if self.closed:
                     break
