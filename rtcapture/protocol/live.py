@@ -9,7 +9,8 @@ every name here is the ``openai`` Python SDK's ``openai.types.live`` (3.57).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
@@ -160,3 +161,53 @@ def timeline_ms(event: Mapping[str, Any]) -> tuple[float, float] | None:
             and not isinstance(start, bool) and not isinstance(end, bool):
         return float(start), float(end)
     return None
+
+
+UTTERANCE_GAP_MS = 500.0
+"""Quiet between two fragments of one speaker that ends an utterance (the SDK transcript
+grouper's minimum turn separation)."""
+
+SPEAKER_OF = {INPUT_TRANSCRIPT_DELTA: "user", OUTPUT_TRANSCRIPT_DELTA: "assistant"}
+
+
+@dataclass
+class Utterance:
+    """One speaker's run of transcript fragments on the session timeline."""
+
+    speaker: str
+    """``user`` or ``assistant``."""
+    start_ms: float
+    end_ms: float
+    text: str = ""
+    fragments: int = 0
+    first_seq: int | None = None
+    """Sequence number of the first fragment's frame (where known)."""
+
+
+def group_utterances(deltas: Iterable[tuple[int | None, Mapping[str, Any]]],
+                     gap_ms: float = UTTERANCE_GAP_MS) -> list[Utterance]:
+    """The utterances in ``(seq, event)`` transcript deltas, by the stated rule: a maximal
+    run of one speaker's fragments; a fragment of the other speaker, or more than
+    ``gap_ms`` between one fragment's ``end_ms`` and the next one's ``start_ms``, closes it.
+    Fragments join in delivery order without added spaces (they carry their own)."""
+    out: list[Utterance] = []
+    open_by: dict[str, Utterance] = {}
+    last_speaker: str | None = None
+    for seq, event in deltas:
+        speaker = SPEAKER_OF.get(event.get("type"))  # type: ignore[arg-type]
+        span = timeline_ms(event)
+        text = event.get("delta")
+        if speaker is None or span is None or not isinstance(text, str):
+            continue
+        current = open_by.get(speaker)
+        if current is None or last_speaker != speaker or span[0] - current.end_ms > gap_ms:
+            current = Utterance(speaker, span[0], span[1], first_seq=seq)
+            open_by[speaker] = current
+            out.append(current)
+        current.text += text
+        current.end_ms = max(current.end_ms, span[1])
+        current.fragments += 1
+        last_speaker = speaker
+    for utterance in out:
+        utterance.text = utterance.text.strip()  # the space a later fragment leads with
+    return out
