@@ -104,6 +104,10 @@ def report_json(a: SessionDigest, b: SessionDigest, result: DiffResult | None,
             for i in range(count)],
         "replay": replay.to_json() if replay else None,
     }
+    if a.turns is not None and b.turns is not None:
+        doc["turns"] = [{"index": i, "a": a.turns[i].to_json() if i < len(a.turns) else None,
+                         "b": b.turns[i].to_json() if i < len(b.turns) else None}
+                        for i in range(max(len(a.turns), len(b.turns)))]
     return json.loads(redact_text(json.dumps(doc, default=str, ensure_ascii=False)))
 
 
@@ -154,6 +158,14 @@ def summary_lines(a: SessionDigest, b: SessionDigest, result: DiffResult,
     ida = a.session.id if a.session else "A"
     idb = b.session.id if b.session else "B"
     lines.append(f"diff {ida} (A) -> {idb} (B)")
+    if a.turns is not None and b.turns is not None:  # a GPT-Live session: by turn
+        from .live import turn_lines
+
+        lines.extend(turn_lines(a.turns, b.turns, result))
+        for diff in result.differences:
+            lines.extend(_difference_lines(diff))
+        lines.append(verdict_line(result))
+        return [redact_text(line) for line in lines]
     by_response: dict[int | None, list[Difference]] = {}
     for diff in result.differences:
         by_response.setdefault(diff.response, []).append(diff)

@@ -48,3 +48,27 @@ async def record_conversation(db_url: str, session: dict[str, Any] | None = None
               if e["type"] == "session.output_audio.delta")
     assert sent % PCM16.bytes_per_sample == 0
     return Recorded(sid, sent, out, client.events)
+
+
+async def record_realtime_conversation(db_url: str) -> str:
+    """The same conversation on the Realtime API (GA, server VAD, transcription)."""
+    from tests.mock.helpers import RawClient, appends
+
+    async with serve_mock(fast=True, scenario=parse_scenario(SCENARIO)) as mock, \
+            running_recorder(db_url, mock.url) as rec:
+        client = await RawClient.open(rec.url)
+        await client.until("session.created")
+        await client.send({"type": "session.update", "session": {
+            "type": "realtime", "output_modalities": ["audio"],
+            "audio": {"input": {"turn_detection": {"type": "server_vad"},
+                                "transcription": {"model": "gpt-4o-transcribe"}}}}})
+        await client.until("session.updated")
+        for text in TURNS:
+            for append in appends(spoken(text) + quiet(2500)):
+                await client.send(append)
+            await client.until("response.done")
+        await client.close()
+    store = open_store(db_url)
+    sid = store.resolve("last")
+    store.close()
+    return sid
