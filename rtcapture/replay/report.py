@@ -161,6 +161,10 @@ def summary_lines(a: SessionDigest, b: SessionDigest, result: DiffResult,
     if a.turns is not None and b.turns is not None:  # a GPT-Live session: by turn
         from .live import turn_lines
 
+        fa = a.session.flavour if a.session else "?"
+        fb = b.session.flavour if b.session else "?"
+        lines.append(f"by turn (A: {fa}, B: {fb}; latency: end of user speech to first "
+                     f"assistant audio)")
         lines.extend(turn_lines(a.turns, b.turns, result))
         for diff in result.differences:
             lines.extend(_difference_lines(diff))
