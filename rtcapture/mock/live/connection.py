@@ -17,6 +17,7 @@ import base64
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -52,8 +53,10 @@ class LiveMockConnection:
     """State and handlers of one Live client connection."""
 
     def __init__(self, ws: ServerConnection | None, *, scenario: Scenario, seed: int,
-                 fast: bool) -> None:
+                 fast: bool, clock: Callable[[], float] = time.time) -> None:
         self.ws = ws
+        self.clock = clock
+        """Wall clock for ``expires_at`` and ``created_at`` (fixed for sample cassettes)."""
         self.ids = IdFactory(seed)
         self.seed = seed
         self.director = Director(scenario, fast=fast)
@@ -171,7 +174,7 @@ class LiveMockConnection:
         self.track = OutputTrack(self.fmt, self.scenario.pacing.audio_chunk_ms)
         self.vad = EnergyVad(LIVE_VAD, self.fmt.rate)
         self.session_id = "live_mock_" + self.ids.new("sess").split("_", 1)[1]
-        self.expires_at = int(time.time()) + SESSION_LIMIT_S
+        self.expires_at = int(self.clock()) + SESSION_LIMIT_S
         await self.send(self._ack(event, {"type": live.SESSION_STARTED,
                                           "session": self.resource()}))
         if "client" in session:  # a data-channel setting means nothing on a WebSocket
@@ -368,7 +371,7 @@ class LiveMockConnection:
     def _response(self, response_id: str, status: str, **extra: Any) -> dict[str, Any]:
         assert self.session is not None
         model = ((self.session.get("delegation") or {}).get("responses") or {}).get("model")
-        return {"id": response_id, "object": "response", "created_at": int(time.time()),
+        return {"id": response_id, "object": "response", "created_at": int(self.clock()),
                 "status": status, "model": model, "output": [], "tools": [],
                 "instructions": None, **extra}
 
