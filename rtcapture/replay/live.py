@@ -16,10 +16,16 @@ from typing import Any
 
 import click
 
+from ..export.responses import TRIGGER_COMMIT, TRIGGER_SPEECH_STOPPED, TRIGGER_TIMEOUT
 from ..protocol import TRANSCRIPTION_COMPLETED, decode_event, live
 from ..store import EventRecord
 from .diff import Difference, DiffOptions, DiffResult, apply_ignores, text_similarity
 from .digest import SessionDigest
+
+PAIR_THRESHOLD = 0.3
+"""Turns whose text is less similar than this are not paired (one was added or removed)."""
+VOICE_TRIGGERS = frozenset({TRIGGER_SPEECH_STOPPED, TRIGGER_COMMIT, TRIGGER_TIMEOUT})
+"""Response triggers that mean the user spoke."""
 
 
 @dataclass
@@ -65,34 +71,70 @@ def live_turns(events: Iterable[EventRecord]) -> list[Turn]:
 
 
 def realtime_turns(digest: SessionDigest) -> list[Turn]:
-    """The turns of a Realtime session: responses that spoke or wrote, in order."""
-    heard = [e.get("transcript") for e in digest.events.get(TRANSCRIPTION_COMPLETED, [])]
+    """The turns of a Realtime session: responses that spoke or wrote, in order. A
+    response triggered by user speech takes the next input transcription as its user text;
+    one that only called a tool hands it on to the response that answers."""
+    heard = iter(e.get("transcript") for e in digest.events.get(TRANSCRIPTION_COMPLETED, []))
     turns: list[Turn] = []
+    user = ""
     for resp in digest.responses:
+        if resp.trigger in VOICE_TRIGGERS:
+            said = next(heard, "")
+            user = said if isinstance(said, str) else ""
         text = resp.joined("transcript") or resp.joined("text")
         if not text and not resp.audio_ms:
             continue  # a function call: the spoken answer comes in a later response
         latency = resp.latency()
-        n = len(turns)
-        turns.append(Turn(n, heard[n] if n < len(heard) and isinstance(heard[n], str) else "",
-                          text, resp.audio_ms,
+        turns.append(Turn(len(turns), user, text, resp.audio_ms,
                           latency["first_audio_ms"] if latency["first_audio_ms"] is not None
                           else latency["first_text_ms"]))
+        user = ""
     return turns
+
+
+def align(a: list[Turn], b: list[Turn]) -> list[tuple[Turn | None, Turn | None]]:
+    """Pair the turns of two sessions in order (a global alignment on the similarity of
+    user and assistant text), leaving a turn one side lacks unpaired."""
+    def score(x: Turn, y: Turn) -> float:
+        parts = [text_similarity(x.assistant_text, y.assistant_text)]
+        if x.user_text and y.user_text:
+            parts.append(text_similarity(x.user_text, y.user_text))
+        return sum(parts) / len(parts) - PAIR_THRESHOLD
+    n, m = len(a), len(b)
+    best = [[0.0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n - 1, -1, -1):
+        for j in range(m - 1, -1, -1):
+            best[i][j] = max(best[i + 1][j], best[i][j + 1],
+                             best[i + 1][j + 1] + score(a[i], b[j]))
+    out: list[tuple[Turn | None, Turn | None]] = []
+    i = j = 0
+    while i < n and j < m:
+        if best[i][j] == best[i + 1][j + 1] + score(a[i], b[j]):
+            out.append((a[i], b[j]))
+            i, j = i + 1, j + 1
+        elif best[i][j] == best[i + 1][j]:
+            out.append((a[i], None))
+            i += 1
+        else:
+            out.append((None, b[j]))
+            j += 1
+    out.extend((t, None) for t in a[i:])
+    out.extend((None, t) for t in b[j:])
+    return out
 
 
 def compare_turns(a: list[Turn], b: list[Turn], options: DiffOptions) -> DiffResult:
     """Differences turn by turn (A = old, B = new), after ``--ignore``."""
     found: list[Difference] = []
-    for i in range(max(len(a), len(b))):
+    for i, (ta, tb) in enumerate(align(a, b)):
         path = ("turn", i)
-        if i >= len(b):
-            found.append(Difference(path, "removed", "exact", a[i].to_json(), None))
+        if tb is None:
+            found.append(Difference(path, "removed", "exact", ta.to_json() if ta else None,
+                                    None))
             continue
-        if i >= len(a):
-            found.append(Difference(path, "added", "exact", None, b[i].to_json()))
+        if ta is None:
+            found.append(Difference(path, "added", "exact", None, tb.to_json()))
             continue
-        ta, tb = a[i], b[i]
         similarity = text_similarity(ta.assistant_text, tb.assistant_text)
         if similarity < options.text_threshold:
             found.append(Difference((*path, "assistant_text"), "changed", "text",
@@ -120,9 +162,7 @@ def turn_lines(a: list[Turn], b: list[Turn], result: DiffResult) -> list[str]:
         if len(diff.path) >= 2 and isinstance(diff.path[1], int):
             by_turn[diff.path[1]] = by_turn.get(diff.path[1], 0) + 1
     lines = []
-    for i in range(max(len(a), len(b))):
-        ta = a[i] if i < len(a) else None
-        tb = b[i] if i < len(b) else None
+    for i, (ta, tb) in enumerate(align(a, b)):
         n = by_turn.get(i, 0)
         verdict = click.style("same", fg="green") if not n else click.style(
             f"{n} difference{'s' if n != 1 else ''}", fg="red")

@@ -105,9 +105,11 @@ def report_json(a: SessionDigest, b: SessionDigest, result: DiffResult | None,
         "replay": replay.to_json() if replay else None,
     }
     if a.turns is not None and b.turns is not None:
-        doc["turns"] = [{"index": i, "a": a.turns[i].to_json() if i < len(a.turns) else None,
-                         "b": b.turns[i].to_json() if i < len(b.turns) else None}
-                        for i in range(max(len(a.turns), len(b.turns)))]
+        from .live import align
+
+        doc["turns"] = [{"index": i, "a": ta.to_json() if ta else None,
+                         "b": tb.to_json() if tb else None}
+                        for i, (ta, tb) in enumerate(align(a.turns, b.turns))]
     return json.loads(redact_text(json.dumps(doc, default=str, ensure_ascii=False)))
 
 
