@@ -17,25 +17,23 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
 import numpy as np
 from websockets.asyncio.client import ClientConnection, connect
 
 from ..codec import encode_samples
-from ..mock import serve_mock
 from ..mock.synth import silence, synthesize
 from ..protocol import PCM16, live
 from .client import DEMO_API_KEY
-from .files import CASSETTE_FILE, DATASET_DIR, DIFF_FILE, REPORT_FILE, clear_demo_files
+from .files import CASSETTE_FILE, DATASET_DIR, DIFF_FILE
 from .run import (
-    DEMO_LABEL,
     INSTRUCTIONS,
-    REPLAY_LABEL,
     WEATHER,
     DemoError,
     DemoOptions,
     Progress,
-    demo_scenario,
+    demo_recorder,
+    prepare_out,
+    replay_and_diff,
 )
 
 CHUNK_MS = 100
@@ -153,26 +151,16 @@ class LiveDemoResult:
 
 
 async def _record(options: DemoOptions, echo: Progress) -> str:
-    from ..proxy.recorder import Recorder, parse_upstream
-    from ..proxy.relay import RelayConfig
-
-    async with serve_mock("127.0.0.1", 0, scenario=demo_scenario(), fast=options.fast) as mock:
-        recorder = Recorder("127.0.0.1", 0, mock.url, options.database,
-                            RelayConfig(upstream=parse_upstream(mock.url)), label=DEMO_LABEL,
-                            echo=echo)
-        await recorder.start()
+    async with demo_recorder(options, echo) as recorder:
+        ws = await connect(f"{recorder.url}/v1/live/sessions", max_size=None,
+                           additional_headers={"Authorization": f"Bearer {DEMO_API_KEY}"})
+        user = _LiveUser(ws, options.fast, options.timeout_s)
         try:
-            ws = await connect(f"{recorder.url}/v1/live/sessions", max_size=None,
-                               additional_headers={"Authorization": f"Bearer {DEMO_API_KEY}"})
-            user = _LiveUser(ws, options.fast, options.timeout_s)
-            try:
-                await _start(user)
-                ids = [r.session_id for r in recorder.sessions.values()]
-                await _converse(user)
-            finally:
-                await user.close()
+            await _start(user)
+            ids = [r.session_id for r in recorder.sessions.values()]
+            await _converse(user)
         finally:
-            await recorder.stop()
+            await user.close()
     if len(ids) != 1:
         raise DemoError(f"expected one recorded session, found {len(ids)}")
     return ids[0]
@@ -184,17 +172,11 @@ def run_live_demo(options: DemoOptions, progress: Progress, echo: Progress) -> L
     from ..export.cassette import write_cassette
     from ..export.live import utterance_rows
     from ..export.parquet import ParquetOptions, write_dataset
-    from ..replay.diff import DiffOptions
-    from ..replay.report import report_json, summary_lines
-    from ..replay.run import PLAYBACK, ReplayRequest, diff_sessions, replay_session
     from ..store import open_store
 
     started = time.monotonic()
     out = options.out
-    if out.exists() and not out.is_dir():
-        raise DemoError(f"--out {out} exists and is not a directory")
-    out.mkdir(parents=True, exist_ok=True)
-    clear_demo_files(out, own_db=options.own_db)
+    prepare_out(options)
     for table in LIVE_TABLES:
         shutil.rmtree(out / DATASET_DIR / table, ignore_errors=True)
     pace = "as fast as possible" if options.fast else "in real time, about 20 s"
@@ -210,18 +192,8 @@ def run_live_demo(options: DemoOptions, progress: Progress, echo: Progress) -> L
         write_dataset(store, [record], out / DATASET_DIR, ParquetOptions())
         write_cassette(store, record, out / CASSETTE_FILE)
         progress("[4/4] replaying the recording against playback and diffing by turn")
-        info = replay_session(store, result.session_id,
-                              ReplayRequest(target=PLAYBACK, fast=True, label=REPLAY_LABEL))
-        result.replay_id = info.session_id
-        diff_options = DiffOptions(latency_tolerance_ms=None)
-        a, b, diff = diff_sessions(store, result.session_id, info.session_id, diff_options)
+        result.replay_id, diff = replay_and_diff(store, result.session_id, out)
         result.diff_equal = diff.equal
-        (out / REPORT_FILE).write_text(json.dumps(report_json(
-            a, b, diff, diff_options, info, 0 if diff.equal else 1), indent=2) + "\n",
-            encoding="utf-8")
-        (out / DIFF_FILE).write_text("\n".join(click.unstyle(line) for line in
-                                               summary_lines(a, b, diff, info)) + "\n",
-                                     encoding="utf-8")
         from ..export.live import LiveScan
 
         scan = LiveScan()

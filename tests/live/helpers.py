@@ -57,6 +57,18 @@ def quiet(ms: float, fmt: AudioFormat = PCM16) -> bytes:
     return bytes(int(ms * fmt.bytes_per_ms))
 
 
+def stored(db_url: str) -> tuple[Any, list[Any]]:
+    """The newest stored session and its events."""
+    from rtcapture.store import open_store
+
+    store = open_store(db_url)
+    try:
+        sid = store.resolve("last")
+        return store.session(sid), list(store.events(sid))
+    finally:
+        store.close()
+
+
 class LiveClient(RawClient):
     """RawClient on the Live path; ``answer`` sends events and returns what they caused."""
 

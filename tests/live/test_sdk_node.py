@@ -12,12 +12,11 @@ from pathlib import Path
 import pytest
 
 from rtcapture.mock import parse_scenario, serve_mock
-from rtcapture.store import open_store
 from tests.conftest import deadline
 from tests.node import CACHE, LIVE_NODE_PACKAGES, node_dir
 from tests.proxy.procs import start_recorder
 
-from .helpers import check_against_sdk, quiet, spoken
+from .helpers import check_against_sdk, quiet, spoken, stored
 
 SCRIPT = Path(__file__).parent / "js" / "live_session.mjs"
 
@@ -54,11 +53,7 @@ async def test_node_livews_session_recorded_byte_exact(live_node_folder: Path,
     assert kinds[0] == "session.started" and kinds[-1] == "session.closed"
     assert "session.output_transcript.delta" in kinds and "error" not in kinds
     served = mock.connections[-1]
-    store = open_store(sqlite_url)
-    sid = store.resolve("last")
-    events = list(store.events(sid))
-    session = store.session(sid)
-    store.close()
+    session, events = stored(sqlite_url)
     assert [e.data for e in events if e.direction == "client"] == served.received  # type: ignore[attr-defined]
     assert [e.data for e in events if e.direction == "server"] == served.sent
     for data in served.sent:

@@ -15,11 +15,10 @@ import pyarrow.parquet as pq
 from openai import AsyncOpenAI
 
 from rtcapture.mock import parse_scenario, serve_mock
-from rtcapture.store import open_store
 from tests.conftest import deadline
 from tests.proxy.procs import start_recorder
 
-from .helpers import check_against_sdk, quiet, spoken
+from .helpers import check_against_sdk, quiet, spoken, stored
 
 KEY = "sk-test-canary-LIVESDK00000001234"
 TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
@@ -86,11 +85,7 @@ async def test_python_sdk_live_session_recorded_byte_exact(sqlite_url: str,
         finally:
             assert await rec.stop() == 0
     served = mock.connections[-1]
-    store = open_store(sqlite_url)
-    sid = store.resolve("last")
-    events = list(store.events(sid))
-    session = store.session(sid)
-    store.close()
+    session, events = stored(sqlite_url)
     client_frames = [e.data for e in events if e.direction == "client"]
     server_frames = [e.data for e in events if e.direction == "server"]
     assert client_frames == served.received  # type: ignore[attr-defined]
@@ -101,7 +96,7 @@ async def test_python_sdk_live_session_recorded_byte_exact(sqlite_url: str,
     assert abs(session.input_audio_ms - (len(audio) + len(tail)) / 48) < 1
     assert KEY not in json.dumps(session.headers)
     listed = json.loads(cli(sqlite_url, "sessions", "--json"))
-    assert listed[0]["id"] == sid and listed[0]["flavour"] == "live"
+    assert listed[0]["id"] == session.id and listed[0]["flavour"] == "live"
     cli(sqlite_url, "export", "--all", "--out", str(tmp_path / "ds"))
     table = pq.read_table(tmp_path / "ds" / "sessions")
     assert table.column("flavour").to_pylist() == ["live"]
