@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -13,6 +14,9 @@ from click.core import ParameterSource
 from ..cli import AppContext, pass_app
 from ..errors import EXIT_DIFFERENCES, EndpointError, UsageError
 from ..protocol import Flavour
+
+if TYPE_CHECKING:
+    from ..demo.run import DemoOptions
 
 DEFAULT_OUT = "rtcapture-demo"
 
@@ -102,20 +106,20 @@ def demo_cmd(app: AppContext, ctx: click.Context, out: Path, client: str, dialec
         raise click.exceptions.Exit(EXIT_DIFFERENCES)
 
 
-def _live_demo(app: AppContext, options: object, echo: object) -> None:
+def _live_demo(app: AppContext, options: DemoOptions, echo: Callable[[str], None]) -> None:
     """``--api live``: the conversation on GPT-Live (``rtcapture.demo.live``)."""
     from ..demo.live import live_tour_lines, run_live_demo
     from ..demo.run import DemoError
 
     try:
         with _quiet_mock_log(app):
-            result = run_live_demo(options, progress=app.info, echo=echo)  # type: ignore[arg-type]
+            result = run_live_demo(options, progress=app.info, echo=echo)
     except DemoError as exc:
         raise EndpointError(str(exc)) from None
     except (OSError, TimeoutError) as exc:
         raise UsageError(f"the Live demo failed: {exc}") from None
     if not app.quiet:
-        for line in live_tour_lines(options, result):  # type: ignore[arg-type]
+        for line in live_tour_lines(options, result):
             click.echo(line)
     if not result.diff_equal:
         raise click.exceptions.Exit(EXIT_DIFFERENCES)
