@@ -89,3 +89,29 @@ async def test_realtime_and_live_diff_turn_by_turn(sqlite_url: str, tmp_path: Pa
         ("It is noon.", "It is noon."), ("You are welcome.", "You are welcome.")]
     assert all(t["a"]["latency_ms"] is not None and t["b"]["latency_ms"] is not None
                for t in turns)
+
+
+def test_live_appends_stream_without_waiting() -> None:
+    """Appends never wait for server events (a Live timeline stops when audio stops);
+    a commentary waits for the delegation whose id it carries."""
+    from rtcapture.ingest import SessionTally
+    from rtcapture.replay.plan import PlannedFrame, Planner
+
+    tally = SessionTally()
+    frames = [("server", {"type": "session.delegation.created", "event_id": "e1",
+                          "offset_ms": 10, "delegation": {"id": "del_1", "type": "delegation",
+                                                          "target": "client"}}),
+              ("client", {"type": "session.input_audio.append", "audio": "AAAA"}),
+              ("client", {"type": "session.commentary.append", "delegation_id": "del_1",
+                          "content": "x"})]
+    planner = Planner()
+    planned = []
+    for seq, (direction, event) in enumerate(frames):
+        item = planner.feed(tally.build("s", seq, direction, seq * 1000, seq * 1000, "text",
+                                        json.dumps(event).encode()))
+        if isinstance(item, PlannedFrame):
+            planned.append(item)
+    append, commentary = planned
+    assert append.deps == ()
+    assert [k.type for k in commentary.deps] == ["session.delegation.created"]
+    assert commentary.refs == ("del_1",)
