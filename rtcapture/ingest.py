@@ -20,6 +20,7 @@ from .protocol import (
     audio_payload,
     b64_decoded_len,
     is_audio_delta,
+    live,
     parse_frame,
     session_audio_formats,
 )
@@ -39,6 +40,12 @@ def _clean(value: str | None) -> str | None:
     return value[:255] if len(value) > 255 else value
 
 
+_SESSION_CONFIG_TYPES = frozenset({SESSION_CREATED, SESSION_UPDATED, SESSION_UPDATE,
+                                   live.SESSION_START, live.SESSION_STARTED})
+_LIVE_START_TYPES = frozenset({live.SESSION_START, live.SESSION_STARTED})
+_INPUT_TYPES = frozenset({INPUT_AUDIO_APPEND, live.INPUT_APPEND})
+
+
 @dataclass
 class SessionTally:
     """Running per-session figures: counts, bytes, audio durations, formats, flavour."""
@@ -52,6 +59,8 @@ class SessionTally:
     server_bytes: int = 0
     input_audio_ms: float = 0.0
     output_audio_ms: float = 0.0
+    model: str | None = None
+    """The model a GPT-Live ``session.start``/``started`` names (Live URLs carry none)."""
 
     def build(self, session_id: str, seq: int, direction: str, t_ns: int, wall_ns: int,
               opcode: str, data: bytes, delivered: bool = True) -> EventRecord:
@@ -62,16 +71,19 @@ class SessionTally:
         if event is not None:
             etype = parsed.type
             self.flavour.observe(direction, event)
-            if etype in (SESSION_CREATED, SESSION_UPDATED, SESSION_UPDATE):
+            if etype in _SESSION_CONFIG_TYPES:
                 fin, fout = session_audio_formats(event.get("session"))
                 self.input_format = fin or self.input_format
                 self.output_format = fout or self.output_format
+                if etype in _LIVE_START_TYPES:
+                    self.model = live.session_model(event.get("session")) or self.model
             b64 = audio_payload(event)
             if b64 is not None:
                 audio_bytes = b64_decoded_len(b64) or 0
-                if etype == INPUT_AUDIO_APPEND and direction == Direction.CLIENT:
+                if etype in _INPUT_TYPES and direction == Direction.CLIENT:
                     self.input_audio_ms += self.input_format.ms_of(audio_bytes)
-                elif is_audio_delta(etype) and direction == Direction.SERVER:
+                elif (is_audio_delta(etype) or etype == live.OUTPUT_AUDIO_DELTA) \
+                        and direction == Direction.SERVER:
                     self.output_audio_ms += self.output_format.ms_of(audio_bytes)
         if direction == Direction.CLIENT:
             self.client_events += 1
@@ -90,7 +102,8 @@ class SessionTally:
 
     def totals(self) -> dict[str, object]:
         """Session fields to store (SessionRecord names)."""
-        return {
+        named = {"model": self.model} if self.model else {}
+        return named | {
             "flavour": str(self.flavour.flavour),
             "client_events": self.client_events,
             "server_events": self.server_events,

@@ -10,22 +10,24 @@ from pathlib import Path
 import pytest
 
 NODE_PACKAGES = ["openai@6.49.0", "ws@8"]
+LIVE_NODE_PACKAGES = ["openai@7.59.0", "ws@8"]
+"""The newest npm ``openai`` (7.59.0) has GPT-Live's ``LiveWS``; 6.x has none."""
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rtcapture-tests" / "node"
 
 
-def node_dir() -> Path:
+def node_dir(packages: list[str] = NODE_PACKAGES, cache: Path = CACHE) -> Path:
     """A folder whose node_modules has the openai SDK and ws (RTCAPTURE_NODE_DIR or a cache)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
         if os.environ.get("CI"):
             pytest.fail("node and npm are needed for the Node SDK tests")
         pytest.skip("node/npm not installed")
     given = os.environ.get("RTCAPTURE_NODE_DIR")
-    folder = Path(given) if given else CACHE
+    folder = Path(given) if given and packages is NODE_PACKAGES else cache
     if not (folder / "node_modules" / "openai" / "package.json").exists():
         folder.mkdir(parents=True, exist_ok=True)
         result = subprocess.run(
             ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder),
-             *NODE_PACKAGES], capture_output=True, text=True, timeout=300)
+             *packages], capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             pytest.fail(f"npm install failed: {result.stderr.strip()[-500:]}")
     return folder

@@ -34,6 +34,7 @@ from ..protocol import (
     SPEECH_STOPPED,
     Direction,
     Encoding,
+    Flavour,
     append_audio_b64,
     audio_delta_b64,
     decode_event,
@@ -307,7 +308,11 @@ def extract_audio(store: Store, session_id: str, out_dir: Path,
 
     One pass over the events; a second only if a format change mid-session raised a
     file's rate after it was opened (the file then takes the higher rate throughout).
+    A GPT-Live session has its own layout (:mod:`rtcapture.audio.live`).
     """
+    if store.session(session_id).flavour == Flavour.LIVE:
+        from .live import extract_live_audio  # imports this module
+        return extract_live_audio(store, session_id, out_dir, per_turn)
     plan = RatePlan()
     while True:
         report = AudioReport(session_id)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from click.core import ParameterSource
@@ -13,6 +14,9 @@ from click.core import ParameterSource
 from ..cli import AppContext, pass_app
 from ..errors import EXIT_DIFFERENCES, EndpointError, UsageError
 from ..protocol import Flavour
+
+if TYPE_CHECKING:
+    from ..demo.run import DemoOptions
 
 DEFAULT_OUT = "rtcapture-demo"
 
@@ -49,13 +53,16 @@ def _quiet_mock_log(app: AppContext) -> Iterator[None]:
                    "rtcapture's built-in WebSocket client.")
 @click.option("--dialect", type=click.Choice(["ga", "beta"]), default="ga", show_default=True,
               help="Protocol dialect the client speaks.")
+@click.option("--api", type=click.Choice(["realtime", "live"]), default="realtime",
+              show_default=True,
+              help="Which voice API the demo speaks: Realtime, or GPT-Live (docs/live.md).")
 @click.option("--fast", is_flag=True,
               help="No real-time pacing: a few seconds instead of about 20 (the barge-in "
                    "then comes after the reply was sent, as with a client that buffers).")
 @click.pass_context
 @pass_app
 def demo_cmd(app: AppContext, ctx: click.Context, out: Path, client: str, dialect: str,
-             fast: bool) -> None:
+             api: str, fast: bool) -> None:
     """Record a scripted session offline, then write its WAVs, Parquet and a replay diff.
 
     Starts the mock Realtime server and the recorder on free ports, plays a user (a text
@@ -81,6 +88,9 @@ def demo_cmd(app: AppContext, ctx: click.Context, out: Path, client: str, dialec
     options = DemoOptions(out=out, db_url=app.db_url if _db_given(ctx) else None,
                           client=client, flavour=Flavour(dialect), fast=fast)
     recorder_echo = app.info if app.verbose else (lambda line: None)
+    if api == "live":
+        _live_demo(app, options, recorder_echo)
+        return
     try:
         with _quiet_mock_log(app):
             result = run_demo(options, progress=app.info, echo=recorder_echo)
@@ -93,6 +103,25 @@ def demo_cmd(app: AppContext, ctx: click.Context, out: Path, client: str, dialec
         for line in tour_lines(result):
             click.echo(line)
     if not result.diff_equal:  # a playback replay must match: say so with the diff's code
+        raise click.exceptions.Exit(EXIT_DIFFERENCES)
+
+
+def _live_demo(app: AppContext, options: DemoOptions, echo: Callable[[str], None]) -> None:
+    """``--api live``: the conversation on GPT-Live (``rtcapture.demo.live``)."""
+    from ..demo.live import live_tour_lines, run_live_demo
+    from ..demo.run import DemoError
+
+    try:
+        with _quiet_mock_log(app):
+            result = run_live_demo(options, progress=app.info, echo=echo)
+    except DemoError as exc:
+        raise EndpointError(str(exc)) from None
+    except (OSError, TimeoutError) as exc:
+        raise UsageError(f"the Live demo failed: {exc}") from None
+    if not app.quiet:
+        for line in live_tour_lines(options, result):
+            click.echo(line)
+    if not result.diff_equal:
         raise click.exceptions.Exit(EXIT_DIFFERENCES)
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -135,7 +136,9 @@ class DemoResult:
     elapsed_s: float = 0.0
 
 
-async def _record(options: DemoOptions, echo: Progress) -> tuple[str, str, Conversation]:
+@asynccontextmanager
+async def demo_recorder(options: DemoOptions, echo: Progress) -> AsyncIterator[Any]:
+    """The mock (demo scenario) and a recorder in front of it, on free ports."""
     from ..proxy.recorder import Recorder, parse_upstream
     from ..proxy.relay import RelayConfig
 
@@ -145,28 +148,38 @@ async def _record(options: DemoOptions, echo: Progress) -> tuple[str, str, Conve
                             echo=echo)
         await recorder.start()
         try:
-            client = await open_client(options.client, recorder.url, options.flavour,
-                                       realtime=not options.fast, timeout_s=options.timeout_s)
-            session_ids = [r.session_id for r in recorder.sessions.values()]
-            try:
-                conversation = await converse(Script(client))
-            finally:
-                await client.close()
+            yield recorder
         finally:
             await recorder.stop()
+
+
+async def _record(options: DemoOptions, echo: Progress) -> tuple[str, str, Conversation]:
+    async with demo_recorder(options, echo) as recorder:
+        client = await open_client(options.client, recorder.url, options.flavour,
+                                   realtime=not options.fast, timeout_s=options.timeout_s)
+        session_ids = [r.session_id for r in recorder.sessions.values()]
+        try:
+            conversation = await converse(Script(client))
+        finally:
+            await client.close()
     if len(session_ids) != 1:
         raise DemoError(f"expected one recorded session, found {len(session_ids)}")
     return session_ids[0], client.name, conversation
 
 
-def run_demo(options: DemoOptions, progress: Progress, echo: Progress) -> DemoResult:
-    """Run the whole demo; ``progress`` gets one line per step, ``echo`` the recorder's."""
-    started = time.monotonic()
+def prepare_out(options: DemoOptions) -> None:
+    """Check ``--out`` and remove what an earlier demo run wrote there."""
     out = options.out
     if out.exists() and not out.is_dir():
         raise DemoError(f"--out {out} exists and is not a directory")
     out.mkdir(parents=True, exist_ok=True)
     clear_demo_files(out, own_db=options.own_db)
+
+
+def run_demo(options: DemoOptions, progress: Progress, echo: Progress) -> DemoResult:
+    """Run the whole demo; ``progress`` gets one line per step, ``echo`` the recorder's."""
+    started = time.monotonic()
+    prepare_out(options)
     pace = "as fast as possible" if options.fast else "in real time, about 15 s"
     progress(f"[1/4] mock server and recorder up; playing a scripted session ({pace})")
     try:
@@ -189,9 +202,6 @@ def _write_files(store: Any, result: DemoResult, progress: Progress) -> None:
     from ..audio import extract_audio
     from ..export.cassette import write_cassette
     from ..export.parquet import ParquetOptions, write_dataset
-    from ..replay.diff import DiffOptions
-    from ..replay.report import report_json, summary_lines
-    from ..replay.run import PLAYBACK, ReplayRequest, diff_sessions, replay_session
 
     out, sid = result.options.out, result.session_id
     record = result.record = store.session(sid)
@@ -203,21 +213,31 @@ def _write_files(store: Any, result: DemoResult, progress: Progress) -> None:
     write_dataset(store, [record], result.dataset, ParquetOptions())
     result.cassette_frames = write_cassette(store, record, out / CASSETTE_FILE)
     progress("[4/4] replaying the recording against playback and diffing")
+    result.replay_id, diff = replay_and_diff(store, sid, out)
+    result.diff_equal = diff.equal
+    result.differences = len(diff.differences)
+
+
+def replay_and_diff(store: Any, sid: str, out: Path) -> tuple[str, Any]:
+    """Replay the recording against playback, diff it, write the report and the diff text;
+    the replay's id and the diff result."""
+    from ..replay.diff import DiffOptions
+    from ..replay.report import report_json, summary_lines
+    from ..replay.run import PLAYBACK, ReplayRequest, diff_sessions, replay_session
+
     info = replay_session(store, sid, ReplayRequest(target=PLAYBACK, fast=True,
                                                     label=REPLAY_LABEL))
     if not info.connected or info.endpoint_error:
         raise DemoError(f"the replay failed: {info.endpoint_error or 'could not connect'}")
-    result.replay_id = info.session_id
     options = DiffOptions(latency_tolerance_ms=None)  # a fast replay has no latencies to compare
     a, b, diff = diff_sessions(store, sid, info.session_id, options)
-    result.diff_equal = diff.equal
-    result.differences = len(diff.differences)
     doc = report_json(a, b, diff, options, info, 0 if diff.equal else 1)
     (out / REPORT_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
                                    encoding="utf-8")
     (out / DIFF_FILE).write_text("\n".join(click.unstyle(line) for line in
                                            summary_lines(a, b, diff, info)) + "\n",
                                  encoding="utf-8")
+    return info.session_id, diff
 
 
 def _tally(store: Any, result: DemoResult) -> None:

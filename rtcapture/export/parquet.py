@@ -1,4 +1,5 @@
-"""Parquet dataset export: ``events``, ``sessions`` and ``responses`` tables.
+"""Parquet dataset export: ``events``, ``sessions``, ``responses`` and (GPT-Live)
+``utterances`` and ``delegations`` tables (see :mod:`rtcapture.export.live`).
 
 Layout (``OUT`` is the ``--out`` folder)::
 
@@ -26,7 +27,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from ..paths import child
+from ..protocol import Flavour
 from ..store import SessionRecord, Store
+from .live import DELEGATIONS_SCHEMA, UTTERANCES_SCHEMA, delegation_rows, utterance_rows
 from .payload import build_payloads
 from .source import ChunkReader, RawChunk, chunk_ranges
 from .tables import (
@@ -42,6 +45,8 @@ from .tables import (
 )
 
 TABLES = ("events", "sessions", "responses")
+LIVE_TABLES = ("utterances", "delegations")
+"""Written when the export holds a GPT-Live session."""
 PARTITIONS = ("date", "session")
 ROW_GROUP_ROWS = 128 * 1024
 ROW_GROUP_BYTES = 32 << 20
@@ -174,6 +179,11 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
         "sessions": TableWriter(staging, "sessions", SESSIONS_SCHEMA, options, drop),
         "responses": TableWriter(staging, "responses", RESPONSES_SCHEMA, options, drop),
     }
+    if any(rec.flavour == Flavour.LIVE for rec in sessions):
+        writers["utterances"] = TableWriter(staging, "utterances", UTTERANCES_SCHEMA,
+                                            options, drop)
+        writers["delegations"] = TableWriter(staging, "delegations", DELEGATIONS_SCHEMA,
+                                             options, drop)
     summary = ExportSummary()
     ordered = sorted(sessions, key=lambda r: (r.started, r.id))
     stack = ExitStack()
@@ -185,6 +195,11 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
             part = partition_of(rec, options.partition_by)
             rows = scan.tracker.rows(rec.id)
             writers["responses"].write(part, table_of(rows, RESPONSES_SCHEMA))
+            if "utterances" in writers:
+                writers["utterances"].write(part, table_of(
+                    utterance_rows(rec.id, scan.live), UTTERANCES_SCHEMA))
+                writers["delegations"].write(part, table_of(
+                    delegation_rows(rec.id, scan.live), DELEGATIONS_SCHEMA))
             writers["sessions"].write(
                 part, table_of([session_row(rec, scan)], SESSIONS_SCHEMA))
             summary.sessions += 1
@@ -192,12 +207,13 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
             summary.responses += len(rows)
         for writer in writers.values():
             writer.close()
-        for name in TABLES:
+        for name in (*TABLES, *LIVE_TABLES):
             target = out / name
             if target.exists():
                 shutil.rmtree(target) if target.is_dir() else target.unlink()
-            (staging / name).replace(target)
-            summary.paths.append(target)
+            if name in writers:
+                (staging / name).replace(target)
+                summary.paths.append(target)
     finally:
         stack.close()  # stops the reader threads first
         for writer in writers.values():

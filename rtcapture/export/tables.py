@@ -24,6 +24,7 @@ from ..protocol import (
 )
 from ..protocol import ERROR as ERROR_EVENT
 from ..store import SessionRecord
+from .live import LiveScan, scan_live_chunk
 from .payload import build_payloads
 from .responses import RELEVANT_TYPES, TEXT_DELTAS, TOKEN_COLUMNS, ResponseTracker
 from .source import RawChunk
@@ -51,6 +52,7 @@ SESSIONS_SCHEMA = pa.schema([
     ("client_bytes", pa.int64()), ("server_bytes", pa.int64()), ("lost_frames", pa.int64()),
     ("error_events", pa.int64()), ("responses", pa.int64()),
     ("input_audio_ms", pa.float64()), ("output_audio_ms", pa.float64()), *_TOKENS,
+    ("usage_seconds", pa.float64()),
 ])
 
 RESPONSES_SCHEMA = pa.schema([
@@ -67,6 +69,8 @@ DICTIONARY_COLUMNS = {
     "events": ["session_id", "direction", "type", "item_id", "response_id", "call_id"],
     "sessions": ["model", "flavour", "status", "label", "upstream_url", "closed_by"],
     "responses": ["session_id", "status", "status_reason", "trigger"],
+    "utterances": ["session_id", "speaker"],
+    "delegations": ["session_id", "delegation_id", "wrapped_type"],
 }
 """Columns whose values repeat: dictionary-encoded in the Parquet files."""
 
@@ -82,6 +86,8 @@ class SessionScan:
     tracker: ResponseTracker = field(default_factory=ResponseTracker)
     events: int = 0
     error_events: int = 0
+    live: LiveScan = field(default_factory=LiveScan)
+    """GPT-Live sessions: transcript fragments and usage (``export.live``)."""
 
 
 def events_batch(session_id: str, chunk: RawChunk, payloads: pa.Array) -> pa.RecordBatch:
@@ -112,6 +118,7 @@ def _take(array: pa.Array, rows: np.ndarray) -> list[Any]:
 def scan_chunk(scan: SessionScan, chunk: RawChunk, payloads: pa.Array) -> None:
     """Feed one chunk to the session's response tracker and counters."""
     scan.events += len(chunk)
+    scan_live_chunk(scan.live, chunk, payloads)
     kinds = _classify(chunk.type, _TYPE_GROUPS)
     server = _classify(chunk.direction, _SERVER)["server"]
     scan.error_events += int(kinds["error"].sum())
@@ -202,6 +209,7 @@ def session_row(rec: SessionRecord, scan: SessionScan) -> dict[str, Any]:
         "input_audio_ms": rec.input_audio_ms, "output_audio_ms": rec.output_audio_ms,
     }
     row.update(scan.tracker.token_totals())
+    row["usage_seconds"] = scan.live.usage_seconds
     return row
 
 

@@ -1,5 +1,5 @@
 """The mock server: accepts Realtime connections on any path and serves a scripted session
-or a recorded one (playback).
+or a recorded one (playback); GPT-Live paths (``…/v1/live/sessions``) get the Live mock.
 
 Authentication is ignored and never logged; the ``realtime`` subprotocol is answered
 when offered; the dialect comes from the handshake (``OpenAI-Beta`` header or the
@@ -17,9 +17,10 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 
-from ..protocol import flavour_from_handshake, model_from_path
+from ..protocol import flavour_from_handshake, live, model_from_path
 from ..store.records import EventRecord
 from .connection import MockConnection
+from .live import LiveMockConnection
 from .playback import Close, PlaybackSession, build_cues, client_times
 from .scenario import DEFAULT_SCENARIO, Scenario
 
@@ -88,6 +89,13 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
         if cues is not None:
             await PlaybackSession(ws, cues, t_clients, fast=fast, speed=speed,
                                   close=close).run()
+            return
+        if live.is_live_path(request.path):
+            live_conn = LiveMockConnection(ws, scenario=scenario, seed=seed, fast=fast)
+            if holder and holder[0].keep_connections:
+                live_conn.keep_sent = True
+                holder[0].connections.append(live_conn)  # type: ignore[arg-type]
+            await live_conn.run()
             return
         flavour = flavour_from_handshake(request.headers.raw_items(),
                                          offered_subprotocols(request.headers))

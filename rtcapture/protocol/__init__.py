@@ -8,9 +8,12 @@ Import from ``rtcapture.protocol``; the submodules split it by subject:
 - ``frames``: parsing raw frames (and the fast byte-level audio lookups);
 - ``audio``: audio formats and the base64 audio events carry;
 - ``flavour``: which dialect a session speaks;
-- ``redaction``: keeping secrets out of storage, logs and exports.
+- ``redaction``: keeping secrets out of storage, logs and exports;
+- ``live``: GPT-Live, the third dialect (its own paths and events; ``from rtcapture.protocol
+  import live`` and use ``live.SESSION_START`` …).
 """
 
+from . import live
 from .audio import (
     AUDIO_MARKER_PREFIX,
     G711_ALAW,
@@ -216,6 +219,7 @@ __all__ = [
     "decode_event",
     "error_code",
     "fields_of",
+    "live",
     "flavour_from_event",
     "flavour_from_handshake",
     "flavour_from_path",

@@ -10,6 +10,7 @@ from enum import StrEnum
 from typing import Any
 
 from .events import AUDIO_DELTA_TYPES, INPUT_AUDIO_APPEND, INPUT_AUDIO_PART
+from .live import audio_key as live_audio_key
 
 
 class Encoding(StrEnum):
@@ -79,12 +80,16 @@ def parse_audio_format(value: Any) -> AudioFormat | None:
 
 
 def session_audio_formats(session: Any) -> tuple[AudioFormat | None, AudioFormat | None]:
-    """(input, output) formats a session object sets, in either dialect; None where unset."""
+    """(input, output) formats a session object sets, in any dialect; None where unset.
+
+    A GPT-Live session has one ``audio.format`` for both directions."""
     if not isinstance(session, dict):
         return None, None
     fin = parse_audio_format(session.get("input_audio_format"))
     fout = parse_audio_format(session.get("output_audio_format"))
     audio = session.get("audio")
+    if isinstance(audio, dict) and "format" in audio:
+        fin = fout = parse_audio_format(audio.get("format"))
     if isinstance(audio, dict):
         ain, aout = audio.get("input"), audio.get("output")
         if isinstance(ain, dict) and "format" in ain:
@@ -117,14 +122,17 @@ def decode_audio_b64(b64: Any) -> bytes | None:
 
 def audio_payload(event: Mapping[str, Any]) -> str | None:
     """The base64 audio an event carries (input append, output delta), or None."""
-    event_type = event.get("type")
-    if event_type == INPUT_AUDIO_APPEND:
-        value = event.get("audio")
-    elif event_type in AUDIO_DELTA_TYPES:
-        value = event.get("delta")
-    else:
-        return None
+    key = _audio_key(event.get("type"))
+    value = event.get(key) if key is not None else None
     return value if isinstance(value, str) else None
+
+
+def _audio_key(event_type: Any) -> str | None:
+    if event_type == INPUT_AUDIO_APPEND:
+        return "audio"
+    if event_type in AUDIO_DELTA_TYPES:
+        return "delta"
+    return live_audio_key(event_type)
 
 
 AUDIO_MARKER_PREFIX = "<audio "
@@ -132,9 +140,9 @@ AUDIO_MARKER_PREFIX = "<audio "
 
 def strip_audio(event: dict[str, Any]) -> dict[str, Any]:
     """A copy of an event with base64 audio replaced by a short marker."""
-    key = "audio" if event.get("type") == INPUT_AUDIO_APPEND else "delta"
+    key = _audio_key(event.get("type"))
     b64 = audio_payload(event)
-    if b64 is None:
+    if b64 is None or key is None:
         return event
     out = dict(event)
     n = b64_decoded_len(b64)

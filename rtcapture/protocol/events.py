@@ -22,6 +22,8 @@ class Flavour(StrEnum):
 
     BETA = "beta"
     GA = "ga"
+    LIVE = "live"
+    """GPT-Live: its own API (``/v1/live/sessions``), see :mod:`rtcapture.protocol.live`."""
 
 
 class Opcode(StrEnum):
@@ -160,8 +162,9 @@ def is_audio_delta(event_type: str | None) -> bool:
 
 
 ID_KEYS: frozenset[str] = frozenset({"id", "item_id", "response_id", "call_id",
-                                     "previous_item_id"})
-"""Keys whose string values are item / response / call ids (section 2), at any depth."""
+                                     "previous_item_id", "delegation_id"})
+"""Keys whose string values are item / response / call ids (section 2), at any depth;
+``delegation_id`` is GPT-Live's (a replay maps it like the others)."""
 
 VOLATILE_KEYS: frozenset[str] = ID_KEYS | frozenset({"event_id", "conversation_id",
                                                      "expires_at", "obfuscation",

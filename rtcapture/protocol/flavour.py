@@ -16,6 +16,7 @@ from .events import (
     Direction,
     Flavour,
 )
+from .live import is_live_opening, is_live_path
 
 _GA_ONLY_SERVER_PREFIXES = ("response.output_text.", "response.output_audio.",
                             "response.output_audio_transcript.")
@@ -41,6 +42,8 @@ def flavour_from_event(direction: Direction | str, event: Mapping[str, Any]) -> 
     event_type = event.get("type")
     if not isinstance(event_type, str):
         return None
+    if is_live_opening(str(direction), event):
+        return Flavour.LIVE
     if direction == Direction.CLIENT:
         if event_type == SESSION_UPDATE and isinstance(event.get("session"), dict):
             session = event["session"]
@@ -58,7 +61,10 @@ def flavour_from_event(direction: Direction | str, event: Mapping[str, Any]) -> 
 
 
 def flavour_from_path(path: str) -> Flavour | None:
-    """Rule 5 (weak): the Azure preview URL shape suggests beta."""
+    """Rule 5 (weak): the Azure preview URL shape suggests beta. A GPT-Live path
+    (``…/v1/live/sessions``) decides ``live`` outright (Live reference, section 9.1)."""
+    if is_live_path(path):
+        return Flavour.LIVE
     parts = urlsplit(path)
     if parts.path.rstrip("/").endswith("/openai/realtime") and "api-version" in parts.query:
         return Flavour.BETA
@@ -87,6 +93,8 @@ class FlavourTracker:
 
     @property
     def flavour(self) -> Flavour:
+        if self.path_hint is Flavour.LIVE:  # a Live path is the first rule, not a hint
+            return Flavour.LIVE
         return self.handshake or self.seen or self.path_hint or Flavour.GA
 
 

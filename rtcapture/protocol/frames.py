@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .events import INPUT_AUDIO_APPEND, Opcode
+from .live import id_source
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +55,17 @@ def parse_frame(data: bytes, opcode: Opcode | str = Opcode.TEXT) -> ParsedFrame:
 
 
 def fields_of(obj: dict[str, Any]) -> ParsedFrame:
-    """Extract type and ids from an already-decoded event (section 2's table)."""
+    """Extract type and ids from an already-decoded event (section 2's table).
+
+    A GPT-Live event that wraps or points at another object (``response.event``, a
+    Responses delegation) takes its item/response/call ids from there."""
     event_type = _str_or_none(obj.get("type"))
+    source = id_source(obj)
+    if source is not None and event_type is not None:
+        inner = fields_of(source)
+        return ParsedFrame(type=event_type, event_id=_str_or_none(obj.get("event_id")),
+                           item_id=inner.item_id, response_id=inner.response_id,
+                           call_id=inner.call_id, event=obj)
     item = obj.get("item")
     item = item if isinstance(item, dict) else None
     response = obj.get("response")

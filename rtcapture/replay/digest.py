@@ -142,6 +142,8 @@ class SessionDigest:
     responses: list[ResponseDigest] = field(default_factory=list)
     events: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """Session-level server events by (GA) type, in arrival order."""
+    turns: list[Any] | None = None
+    """Set when a GPT-Live session is in the diff: its turns (``replay.live.Turn``)."""
 
 
 class Digester:

@@ -10,7 +10,8 @@ frame into a :class:`PlannedFrame` naming the server events it depends on:
   ``conversation.item.create``, the ``function_call_arguments.done`` before the
   ``function_call_output``).
 
-Audio appends depend on nothing: they stream on their own recorded clock. Server events
+Audio appends (Realtime's and GPT-Live's) depend on nothing: they stream on their own
+recorded clock. Server events
 are named by :class:`EventKey` (response, type, ordinal), which an :class:`EventKeyer`
 computes the same way for the recording and for the replay, so the names survive
 different ids, different delta counts and a different number of items elsewhere.
@@ -36,6 +37,7 @@ from ..protocol import (
     Direction,
     decode_event,
     is_delta_type,
+    live,
 )
 from ..store.records import EventRecord
 from .idmap import IdPath, id_values
@@ -170,6 +172,8 @@ class PlanEnd:
 
 
 PlanItem = PlannedFrame | RecordedIds | PlanEnd
+_AUDIO_APPENDS = frozenset({INPUT_AUDIO_APPEND, live.INPUT_APPEND})
+"""Client frames that stream on their own clock (Realtime's and GPT-Live's appends)."""
 
 
 @dataclass
@@ -229,7 +233,7 @@ class Planner:
         self._prev_client_ns = max(self._prev_client_ns, ev.t_ns)
         deps: dict[EventKey, int] = {}
         refs: list[str] = []
-        if ev.type != INPUT_AUDIO_APPEND:
+        if ev.type not in _AUDIO_APPENDS:
             deps = self._core_deps()
             event = decode_event(ev.data) if ev.parse_error is None else None
             for value in dict.fromkeys(id_values(event).values()) if event else ():

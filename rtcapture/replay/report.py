@@ -104,6 +104,12 @@ def report_json(a: SessionDigest, b: SessionDigest, result: DiffResult | None,
             for i in range(count)],
         "replay": replay.to_json() if replay else None,
     }
+    if a.turns is not None and b.turns is not None:
+        from .live import align
+
+        doc["turns"] = [{"index": i, "a": ta.to_json() if ta else None,
+                         "b": tb.to_json() if tb else None}
+                        for i, (ta, tb) in enumerate(align(a.turns, b.turns))]
     return json.loads(redact_text(json.dumps(doc, default=str, ensure_ascii=False)))
 
 
@@ -154,6 +160,18 @@ def summary_lines(a: SessionDigest, b: SessionDigest, result: DiffResult,
     ida = a.session.id if a.session else "A"
     idb = b.session.id if b.session else "B"
     lines.append(f"diff {ida} (A) -> {idb} (B)")
+    if a.turns is not None and b.turns is not None:  # a GPT-Live session: by turn
+        from .live import turn_lines
+
+        fa = a.session.flavour if a.session else "?"
+        fb = b.session.flavour if b.session else "?"
+        lines.append(f"by turn (A: {fa}, B: {fb}; latency: end of user speech to first "
+                     f"assistant audio)")
+        lines.extend(turn_lines(a.turns, b.turns, result))
+        for diff in result.differences:
+            lines.extend(_difference_lines(diff))
+        lines.append(verdict_line(result))
+        return [redact_text(line) for line in lines]
     by_response: dict[int | None, list[Difference]] = {}
     for diff in result.differences:
         by_response.setdefault(diff.response, []).append(diff)

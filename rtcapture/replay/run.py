@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..ids import new_id
-from ..protocol import flavour_from_handshake, redact_url
+from ..protocol import Flavour, flavour_from_handshake, redact_url
 from ..store import SessionRecord, Status, Store, utcnow
 from .diff import DiffOptions, DiffResult, compare_digests
 from .digest import SessionDigest, digest_events
 from .driver import PaceOptions, Replayer, ReplayResult
+from .live import compare_turns, live_turns, realtime_turns
 from .recording import ReplayRecorder
 from .report import ReplayInfo
 from .source import Prefetcher, plan_items
@@ -147,4 +148,10 @@ def diff_sessions(store: Store, a_id: str, b_id: str, options: DiffOptions
                   ) -> tuple[SessionDigest, SessionDigest, DiffResult]:
     """Compare two stored sessions (A = old, B = new)."""
     a, b = digest_session(store, a_id), digest_session(store, b_id)
+    if Flavour.LIVE in (a.session.flavour if a.session else None,
+                        b.session.flavour if b.session else None):
+        for digest, sid in ((a, a_id), (b, b_id)):  # by turn, this dialect or across APIs
+            live = digest.session is not None and digest.session.flavour == Flavour.LIVE
+            digest.turns = live_turns(store.events(sid)) if live else realtime_turns(digest)
+        return a, b, compare_turns(a.turns or [], b.turns or [], options)
     return a, b, compare_digests(a, b, options)
