@@ -198,7 +198,6 @@ class Recorder:
     _listener: Listener | None = None
     _next_no: int = 0
     _store_warned: bool = False
-    _stage: str = "running"
 
     def __post_init__(self) -> None:
         self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report,
@@ -303,7 +302,7 @@ class Recorder:
 
     def waiting_for(self) -> str:
         """What a stop in progress still waits for (said on a second Ctrl-C)."""
-        if self._stage == "sessions":
+        if self.relays:
             return f"waiting for {len(self.relays)} open sessions to finish closing"
         unstored = max(0, self.stats.frames - sum(self.sink.stored.values()))
         return (f"waiting for the writer to store {unstored} frames "
@@ -333,7 +332,6 @@ class Recorder:
 
     async def _drain(self, grace: float) -> None:
         self.stopping = True
-        self._stage = "sessions"
         if self._listener is not None:
             self._listener.close()
             self.stats.refused = self._listener.refused
@@ -349,7 +347,6 @@ class Recorder:
                 for relay in open_relays:
                     _abort(relay)
                 await asyncio.gather(*(r.ended.wait() for r in open_relays))
-        self._stage = "writer"
         await self.sink.close()
 
     def _totals(self) -> RecorderStats:

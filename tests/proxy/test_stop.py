@@ -19,6 +19,7 @@ import sys
 import termios
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -234,3 +235,47 @@ async def test_terminal_stop_stores_everything(tmp_path: Path, upstream: Upstrea
             proc.kill()
         term.close()
     _check_stored(url, [*streams.clients, late])
+
+
+async def test_second_ctrl_c_says_what_it_waits_for_third_forces_exit(
+        tmp_path: Path, upstream: Upstream) -> None:
+    """The drain is stuck (another process holds the database lock): a second Ctrl-C says
+    what it waits for, a third exits at once (130) counting the frames not stored."""
+    from .test_store_faults import _stream, _wait_bytes, _wait_stored, _write_lock
+
+    db = tmp_path / "stuck.db"
+    url = f"sqlite:///{db}?timeout=120"
+    rec = await start_recorder(url, upstream.url)
+    try:
+        client = await raw_connect(rec.url)
+        await client.wait_for(lambda: len(client.received) == 1, deadline(5))
+        await _stream(client, 0, 5)
+        sid = (await _session_line(rec)).decode()
+        await _wait_stored(url, sid, 1 + 2 * 5)
+        with _write_lock(db):
+            await _stream(client, 5, 10)  # these wait for the lock in the writer
+            os.killpg(rec.proc.pid, signal.SIGINT)
+            assert (await asyncio.wait_for(client.closed, deadline(10)))[0] == 1001
+            os.killpg(rec.proc.pid, signal.SIGINT)
+            await _wait_bytes(rec.stderr, b"stopping: waiting for", 10)
+            assert rec.proc.returncode is None
+            os.killpg(rec.proc.pid, signal.SIGINT)
+            code = await rec.stop(timeout=deadline(10))
+    finally:
+        if rec.proc.returncode is None:
+            rec.proc.kill()
+    assert code == 130, rec.stderr.decode(errors="replace")
+    assert b"Traceback" not in rec.stderr
+    assert b"stopping: waiting for the writer to store" in rec.stderr, rec.stderr
+    relayed, stored, lost = map(int, _SUMMARY.search(rec.stdout).groups())  # type: ignore[union-attr]
+    assert relayed == 1 + 2 * 15 and lost == relayed - stored and lost >= 2 * 10
+    assert f"session {sid}: {lost} of {relayed} frames not stored".encode() in rec.stdout
+    with open_store(url, check_orphans=False) as store:
+        assert store.count_events(sid) == stored
+
+
+async def _session_line(rec: Any) -> bytes:
+    async with asyncio.timeout(deadline(5)):
+        while not (match := re.search(rb"session (\S+) open", rec.stdout)):
+            await asyncio.sleep(0.02)  # polling the recorder's pipe buffer
+    return match.group(1)

@@ -123,7 +123,7 @@ async def test_disk_full_is_one_message_per_outage(tmp_path: Path, upstream: Ups
         while loop.time() < end:
             client.send(chunk)
             sent += 1
-            await client.wait_for(lambda: len(client.received) > sent, deadline(5))
+            await client.wait_for(lambda n=sent: len(client.received) > n, deadline(5))
             await asyncio.sleep(0.02)  # real-time pacing of the load, not synchronisation
         assert FAILED in rec.stderr
         await _close(client)
