@@ -91,3 +91,32 @@ async def test_crashed_sessions_count_what_is_stored(tmp_path: Path, upstream: U
     assert session.client_events == sum(e.direction == "client" for e in events) == 10
     assert session.server_events == sum(e.direction == "server" for e in events) == 11
     assert session.client_bytes == sum(len(e.data) for e in events if e.direction == "client")
+
+
+async def test_summary_counts_sessions_whose_upstream_never_reads(tmp_path: Path) -> None:
+    """An upstream that stops reading holds its session past the close handshake at
+    shutdown: the summary still counts every frame relayed and stored."""
+    url = f"sqlite:///{tmp_path / 'deaf.db'}"
+    deaf = await Upstream(greeting=b'{"type": "session.created"}').start()
+    rec = await start_recorder(url, deaf.url)
+    try:
+        client = await raw_connect(rec.url)
+        await client.wait_for(lambda: len(client.received) == 1, deadline(5))
+        conn = deaf.connections[0]
+        assert conn.transport is not None
+        conn.transport.pause_reading()
+        for i in range(40):
+            client.send(b'{"type": "x", "pad": "' + b"A" * 65536 + b'", "n": %d}' % i)
+        sid = await _session_id(rec, 0)
+        await _wait_stored(url, sid, 10)
+    finally:
+        assert await rec.stop(timeout=deadline(30)) == 0
+        await deaf.stop()
+    match = re.search(rb"(\d+) frames relayed, (\d+) stored, (\d+) lost", rec.stdout)
+    assert match is not None, rec.stdout
+    relayed, stored, lost = map(int, match.groups())
+    with open_store(url, check_orphans=False) as store:
+        rows = store.count_events(sid)
+        session = store.session(sid)
+    assert relayed == stored == rows and lost == 0
+    assert session.status == "closed" and session.client_events + session.server_events == rows
