@@ -77,7 +77,8 @@ class StreamDecoder:
                 start = pos + FRAME_HEADER.size
                 if end - start < length:
                     break
-                payload = bytes(buf[start:start + length])
+                with memoryview(buf) as view:  # one copy, not a slice and then a copy
+                    payload = bytes(view[start:start + length])
                 pos = start + length
                 yield FrameMsg(sno, seq, bool(flags & FLAG_SERVER), bool(flags & FLAG_BINARY),
                                not flags & FLAG_UNDELIVERED, t_ns, wall_ns, payload)
@@ -94,6 +95,9 @@ class StreamDecoder:
             else:
                 raise ValueError(f"corrupt record stream at byte {pos}")
             self._pos = pos
+        if self._pos and self._pos == len(buf):  # all consumed: free a large frame's buffer
+            buf.clear()
+            self._pos = 0
 
     @property
     def pending(self) -> int:
