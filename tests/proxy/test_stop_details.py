@@ -65,6 +65,15 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _running(pid: int) -> bool:
+    """True until ``pid`` has exited (a zombie has)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 async def test_crashed_sessions_count_what_is_stored(tmp_path: Path, upstream: Upstream) -> None:
     """Recorder and writer both killed (-9) before the running totals were written: the
@@ -81,6 +90,9 @@ async def test_crashed_sessions_count_what_is_stored(tmp_path: Path, upstream: U
         os.kill(writer, signal.SIGKILL)
         os.kill(rec.proc.pid, signal.SIGKILL)
         await asyncio.wait_for(rec.proc.wait(), deadline(10))
+        async with asyncio.timeout(deadline(10)):
+            while _running(writer):
+                await asyncio.sleep(0.02)  # SIGKILL is delivered asynchronously
     finally:
         if rec.proc.returncode is None:
             rec.proc.kill()
