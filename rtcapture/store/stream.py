@@ -80,6 +80,10 @@ class StreamDecoder:
                 with memoryview(buf) as view:  # one copy, not a slice and then a copy
                     payload = bytes(view[start:start + length])
                 pos = start + length
+                if pos == end:  # the last record held: free its bytes before it is handled
+                    buf.clear()
+                    pos = end = 0
+                self._pos = pos
                 yield FrameMsg(sno, seq, bool(flags & FLAG_SERVER), bool(flags & FLAG_BINARY),
                                not flags & FLAG_UNDELIVERED, t_ns, wall_ns, payload)
             elif kind == CONTROL:
