@@ -5,7 +5,9 @@ Each command lives in ``rtcapture/commands/<name>.py``; this module only wires t
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import sys
 from dataclasses import dataclass, field
 from importlib import import_module
@@ -87,6 +89,12 @@ class LazyGroup(click.Group):
         """Run the command; a database error it did not expect becomes one line (exit 2)."""
         try:
             return super().invoke(ctx)
+        except KeyboardInterrupt:  # Ctrl-C (SIGTERM/SIGHUP too: see main): one line, 130
+            from .errors import EXIT_INTERRUPTED
+
+            with contextlib.suppress(OSError):
+                click.echo("rtcapture: interrupted", err=True)
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:
             from .errors import database_failure
 
@@ -123,6 +131,9 @@ def cli(ctx: click.Context, db_url: str, verbose: int, quiet: bool) -> None:
 
 def main() -> None:
     """Console entry point."""
+    for name in ("SIGTERM", "SIGHUP"):  # stop like Ctrl-C: sessions are ended, not dropped
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            signal.signal(getattr(signal, name), signal.default_int_handler)
     try:
         cli.main(prog_name="rtcapture", standalone_mode=True)
     except KeyboardInterrupt:  # pragma: no cover - click handles most of it

@@ -10,6 +10,8 @@ EXIT_OK = 0
 EXIT_DIFFERENCES = 1
 EXIT_USAGE = 2
 EXIT_ENDPOINT = 3
+EXIT_INTERRUPTED = 130
+"""Stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 class UsageError(click.ClickException):

@@ -23,7 +23,7 @@ async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | 
                  tls: ssl.SSLContext | None, close: Close | None) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, stop, terminal gone
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     try:

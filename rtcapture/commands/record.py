@@ -12,13 +12,15 @@ import ssl
 import click
 
 from ..cli import AppContext, pass_app
-from ..errors import UsageError
+from ..errors import EXIT_INTERRUPTED, UsageError
 from ..proxy.listener import raise_fd_limit
 from ..proxy.recorder import Recorder, RecorderStats, is_self_target, parse_upstream
 from ..proxy.relay import RelayConfig
 from .options import HOST_PORT, server_ssl_context, tls_options
 
 DEFAULT_UPSTREAM = "wss://api.openai.com"
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Ctrl-C, a service manager's stop and a closed terminal all stop cleanly."""
 
 
 def _is_loopback(host: str) -> bool:
@@ -117,20 +119,37 @@ async def _serve(app: AppContext, host: str, port: int, upstream: str, label: st
         config = dataclasses.replace(
             config, upstream=uri, upstream_ssl=_upstream_ssl(upstream_ca) if uri.secure else None)
         recorder = Recorder(host, port, upstream, app.db_url, config, label=label, tls=tls,
-                            echo=lambda line: click.echo(line) if not app.quiet else None,
+                            echo=lambda line: _say(line) if not app.quiet else None,
                             fds_per_session=3 if in_process_mock else 2)
-        await recorder.start()
-        click.echo(f"rtcapture recording on {recorder.url} -> {recorder.upstream_display}")
-        click.echo(f"point your client at {recorder.url}/v1  (openai SDK: "
-                   f"websocket_base_url=\"{recorder.url}/v1\")", err=app.quiet)
-        app.info(f"database: {_display_db(app.db_url)}; Ctrl-C to stop")
-        stop = asyncio.Event()
+        stop, force = asyncio.Event(), asyncio.Event()
+        signals = 0
+
+        def on_signal() -> None:
+            nonlocal signals
+            signals += 1
+            if signals == 1:
+                stop.set()
+            elif signals == 2:
+                _say(f"stopping: {recorder.waiting_for()}; Ctrl-C again to exit without "
+                     "storing it", err=True)
+            else:
+                force.set()
+
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
+        for sig in STOP_SIGNALS:  # before the writer starts: no signal may catch it alone
+            loop.add_signal_handler(sig, on_signal)
+        await recorder.start()
+        if not stop.is_set():
+            click.echo(f"rtcapture recording on {recorder.url} -> "
+                       f"{recorder.upstream_display}")
+            click.echo(f"point your client at {recorder.url}/v1  (openai SDK: "
+                       f"websocket_base_url=\"{recorder.url}/v1\")", err=app.quiet)
+            app.info(f"database: {_display_db(app.db_url)}; Ctrl-C to stop")
         await stop.wait()
-        stats = await recorder.stop()
+        stats = await recorder.stop(force=force)
         _print_summary(stats)
+        if stats.forced:
+            raise click.exceptions.Exit(EXIT_INTERRUPTED)
 
 
 def _display_db(url: str) -> str:
@@ -139,12 +158,21 @@ def _display_db(url: str) -> str:
     return redact_url(url)
 
 
+def _say(line: str, err: bool = False) -> None:
+    """A line on stdout/stderr; nothing if the terminal has gone (the window closed)."""
+    with contextlib.suppress(OSError):
+        click.echo(line, err=err)
+
+
 def _print_summary(stats: RecorderStats) -> None:
-    click.echo(f"recorded {stats.sessions} sessions ({stats.failed} failed, "
-               f"{stats.open_sessions} closed at shutdown): {stats.frames} frames, "
-               f"{stats.bytes} bytes, {stats.lost} lost"
-               + (f"; {stats.refused} clients refused at the file-descriptor limit"
-                  if stats.refused else ""))
+    _say(f"recorded {stats.sessions} sessions ({stats.failed} failed, "
+         f"{stats.open_sessions} closed at shutdown): {stats.frames} frames relayed, "
+         f"{stats.stored} stored, {stats.lost} lost; {stats.bytes} bytes"
+         + (f"; {stats.refused} clients refused at the file-descriptor limit"
+            if stats.refused else "")
+         + ("; exited without waiting for the writer" if stats.forced else ""))
+    for session_id, (lost, relayed) in stats.lost_by_session.items():
+        _say(f"  session {session_id}: {lost} of {relayed} frames not stored")
 
 
 COMMANDS = [record_cmd]

@@ -31,6 +31,14 @@ from .sink import HIGH_WATER, WriterSink
 
 logger = logging.getLogger("rtcapture.recorder")
 
+STOPPED_CLOSE_REASON = "recorder shutting down"
+"""The close reason the clients get with 1001."""
+STOPPED_REASON = "recorder stopped"
+"""The status reason of sessions the recorder closed (1001) because it was stopped."""
+DRAIN_GRACE_S = 6.0
+"""How long open sessions get to finish their closing handshakes before their sockets are
+dropped (each leg aborts itself after 5 s)."""
+
 
 @dataclass
 class RecorderStats:
@@ -39,11 +47,22 @@ class RecorderStats:
     sessions: int = 0
     failed: int = 0
     frames: int = 0
+    """Frames relayed (each one handed to the writer, or counted lost)."""
     bytes: int = 0
-    lost: int = 0
+    stored: int = 0
+    """Frames the writer reported committed."""
     open_sessions: int = 0
     refused: int = 0
     """Clients answered HTTP 503 at the file-descriptor limit (not recorded as sessions)."""
+    lost_by_session: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Session id -> (frames lost, frames relayed), for sessions that lost any."""
+    forced: bool = False
+    """The drain was cut short (a third Ctrl-C)."""
+
+    @property
+    def lost(self) -> int:
+        """Frames relayed but not stored."""
+        return max(0, self.frames - self.stored)
 
 
 @dataclass
@@ -60,6 +79,9 @@ class SessionRecording:
     begun: bool = False
     failed_reason: str | None = None
     failed_status: int | None = None
+    begin_msg: dict[str, Any] | None = None
+    subprotocol: str | None = None
+    is_open: bool = False
 
     def begin(self, relay: Relay) -> None:
         """Send the session row to the writer once the request is known."""
@@ -72,7 +94,7 @@ class SessionRecording:
         client = relay.client
         peer = client.transport.get_extra_info("peername") if client and client.transport \
             else None
-        rec.sink.control({"op": "begin", "no": self.no, "session": {
+        self.begin_msg = {"op": "begin", "no": self.no, "session": {
             "id": self.session_id,
             "started": datetime.fromtimestamp(relay.t0_wall_ns / 1e9, tz=UTC).isoformat(),
             "upstream_url": rec.upstream_display,
@@ -84,8 +106,18 @@ class SessionRecording:
             "flavour": str(flavour) if flavour else None,
             "label": rec.label,
             "replay_of": None,
-        }})
+        }}
+        rec.sink.control(self.begin_msg)
         self.begun = True
+
+    def resume(self) -> None:
+        """Tell a restarted writer about this session (its row may exist already)."""
+        if self.begin_msg is None:
+            return
+        self.recorder.sink.control({**self.begin_msg, "resume": True})
+        if self.is_open:
+            self.recorder.sink.control({"op": "opened", "no": self.no,
+                                        "subprotocol": self.subprotocol})
 
     # Recording protocol -------------------------------------------------------------
 
@@ -97,14 +129,16 @@ class SessionRecording:
         self.seq += 1
         self.frames += 1
         self.bytes += len(data)
+        self.recorder.stats.frames += 1
+        self.recorder.stats.bytes += len(data)
 
     def rejected(self, status: int, reason: str) -> None:
         self.failed_status, self.failed_reason = status, reason
-        self._ensure_begun()
-        self.recorder.echo(f"session {self.session_id} failed: HTTP {status} {reason}")
+        self._ensure_begun()  # the writer's report of the session's end says it failed
 
     def opened(self, subprotocol: str | None) -> None:
         self._ensure_begun()
+        self.is_open, self.subprotocol = True, subprotocol
         self.recorder.sink.control({"op": "opened", "no": self.no, "subprotocol": subprotocol})
         assert self.relay is not None and self.relay.request is not None
         self.recorder.echo(f"session {self.session_id} open  {redact_url(self.relay.request.path)}")
@@ -114,15 +148,20 @@ class SessionRecording:
         rec = self.recorder
         status = Status.FAILED if self.failed_reason is not None else Status.CLOSED
         reason = self.failed_reason if self.failed_reason is not None else info.status_reason
-        rec.sink.control({
+        if reason is None and rec.stopping and info.closed_by == "recorder":
+            reason = STOPPED_REASON
+        end = {
             "op": "end", "no": self.no, "ended": datetime.now(UTC).isoformat(),
             "status": status, "status_reason": reason,
             "close_code": self.failed_status if self.failed_reason is not None else info.code,
             "close_reason": info.reason, "closed_by": info.closed_by,
-            "dropped": rec.sink.take_dropped(self.no),
-        })
-        rec.stats.frames += self.frames
-        rec.stats.bytes += self.bytes
+            "dropped": rec.sink.take_dropped(self.no), "relayed": self.frames,
+        }
+        if rec.sink.alive:
+            rec.sink.control(end)
+        elif self.begin_msg is not None:
+            rec.unsent_ends.append((self, end))  # for the restarted writer
+        rec.ended_sessions[self.no] = (self.session_id, self.frames)
         if self.failed_reason is not None:
             rec.stats.failed += 1
 
@@ -151,6 +190,11 @@ class Recorder:
     recorder_id: str = field(default_factory=new_id)
     sessions: dict[int, SessionRecording] = field(default_factory=dict)
     relays: set[Relay] = field(default_factory=set)
+    ended_sessions: dict[int, tuple[str, int]] = field(default_factory=dict)
+    """Session number -> (id, frames relayed) of every session that ended."""
+    unsent_ends: list[tuple[SessionRecording, dict[str, Any]]] = field(default_factory=list)
+    """Sessions that ended while the writer was down, with their end record."""
+    stopping: bool = False
     _listener: Listener | None = None
     _next_no: int = 0
     _store_warned: bool = False
@@ -158,6 +202,7 @@ class Recorder:
     def __post_init__(self) -> None:
         self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report,
                                high_water=self.sink_high_water)
+        self.sink.on_restart = self._writer_restarted
         self.upstream_display = redact_url(self.upstream_url)
 
     @property
@@ -214,9 +259,24 @@ class Recorder:
         if self._listener is not None:
             self._listener.released()
 
+    def _writer_restarted(self) -> None:
+        """A new writer is up: tell it about the sessions the old one had open, and the
+        ends it missed."""
+        for recording in self.sessions.values():
+            if recording.begun and recording.no not in self.ended_sessions:
+                recording.resume()
+        ends, self.unsent_ends = self.unsent_ends, []
+        for recording, end in ends:
+            recording.resume()
+            self.sink.control(end)
+        logger.warning("the writer process was restarted; recording goes on")
+
     def _on_report(self, report: dict[str, Any]) -> None:
         kind = report.get("event")
-        if kind == "session_closed":
+        if kind == "session_closed" and report["status"] == Status.FAILED:
+            self.echo(f"session {report['id']} failed: HTTP {report.get('close_code')} "
+                      f"{report.get('status_reason')}")
+        elif kind == "session_closed":
             self.echo(
                 f"session {report['id']} {report['status']}: "
                 f"{report['client_events']}+{report['server_events']} events, "
@@ -233,28 +293,83 @@ class Recorder:
             if self._store_warned:
                 logger.warning("recording store recovered")
             self._store_warned = False
-        elif kind == "lost":
-            self.stats.lost = int(report.get("total", self.stats.lost))
         elif kind == "writer_died":
-            logger.error("the writer process exited (code %s); restarting it",
+            logger.error("the writer process exited (code %s): frames are lost and new "
+                         "sessions get HTTP 503 until it is back; restarting it",
                          report.get("returncode"))
+        elif kind == "restart_failed":
+            logger.error("cannot restart the writer process: %s; retrying",
+                         report.get("reason"))
 
-    async def stop(self, grace: float = 3.0) -> RecorderStats:
-        """Stop listening, close open sessions, flush the writer, return the totals."""
+    def waiting_for(self) -> str:
+        """What a stop in progress still waits for (said on a second Ctrl-C)."""
+        if self.relays:
+            return f"waiting for {len(self.relays)} open sessions to finish closing"
+        unstored = max(0, self.stats.frames - sum(self.sink.stored.values()))
+        return (f"waiting for the writer to store {unstored} frames "
+                f"({self.sink.pending_bytes() / 1e6:.1f} MB still queued)")
+
+    async def stop(self, grace: float = DRAIN_GRACE_S,
+                   force: asyncio.Event | None = None) -> RecorderStats:
+        """Stop listening, close open sessions (1001), hand everything to the writer and
+        wait until it has committed it, then return the totals. ``force`` set cuts the
+        wait short: the writer is killed and what it had not stored is counted lost."""
+        work = asyncio.ensure_future(self._drain(grace))
+        waits: set[asyncio.Future[Any]] = {work}
+        if force is not None:
+            waits.add(asyncio.ensure_future(force.wait()))
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        for other in waits - {work}:
+            other.cancel()
+        if not work.done():
+            self.stats.forced = True
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await work
+            for relay in list(self.relays):
+                _abort(relay)
+            self.sink.kill()
+        return self._totals()
+
+    async def _drain(self, grace: float) -> None:
+        self.stopping = True
         if self._listener is not None:
             self._listener.close()
             self.stats.refused = self._listener.refused
         open_relays = list(self.relays)
         self.stats.open_sessions = len(open_relays)
         for relay in open_relays:
-            relay.shutdown()
+            relay.shutdown(STOPPED_CLOSE_REASON)
         if open_relays:
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(grace):
                     await asyncio.gather(*(r.ended.wait() for r in open_relays))
+            except TimeoutError:
+                for relay in open_relays:
+                    _abort(relay)
+                await asyncio.gather(*(r.ended.wait() for r in open_relays))
         await self.sink.close()
-        self.stats.lost += self.sink.lost
-        return self.stats
+
+    def _totals(self) -> RecorderStats:
+        stats = self.stats
+        stored = self.sink.stored
+        stats.stored = sum(stored.values())
+        stats.lost_by_session = {}
+        everyone = {no: (r.session_id, r.frames) for no, r in self.sessions.items()
+                    if r.begun}
+        everyone.update(self.ended_sessions)
+        for no, (session_id, frames) in sorted(everyone.items()):
+            missing = frames - stored.get(no, 0)
+            if missing > 0:
+                stats.lost_by_session[session_id] = (missing, frames)
+        return stats
+
+
+def _abort(relay: Relay) -> None:
+    """Drop both of a relay's connections now (their close handshakes took too long)."""
+    for leg in (relay.client, relay.upstream):
+        if leg is not None and leg.transport is not None and not leg.lost:
+            leg.abort()
 
 
 def parse_upstream(url: str) -> WebSocketURI:

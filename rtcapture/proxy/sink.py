@@ -9,6 +9,11 @@ bounded and nothing is dropped. While the store itself has failed, frames past
 ``high_water`` are dropped and counted instead (open sessions keep relaying, they end
 ``incomplete``). If the writer process dies, frames are counted as lost, stderr says so
 once, and it is restarted.
+
+The writer runs in a process group of its own and ignores SIGINT, SIGTERM and SIGHUP: a
+terminal's Ctrl-C (sent to the whole foreground group), a closed terminal and a service
+manager's SIGTERM to every process must not end it before the recorder has handed it
+everything. It ends when its stdin does (the recorder exited, even by ``kill -9``).
 """
 
 from __future__ import annotations
@@ -85,6 +90,11 @@ class WriterSink:
         """How many times backpressure was applied (reported in the summary)."""
         self.readers: set[Reader] = set()
         """Relay legs, told to re-check whether they may read when ``paused`` changes."""
+        self.stored: dict[int, int] = {}
+        """Session number -> events the writer committed (its latest report)."""
+        self.on_restart: Callable[[], None] | None = None
+        """Called once a restarted writer is ready (to tell it about open sessions)."""
+        self.restarts = 0
         self._chunks: list[bytes] = []
         self._backlog: deque[bytes] = deque()
         self._backlog_bytes = 0
@@ -100,10 +110,14 @@ class WriterSink:
     async def start(self, timeout: float = 30.0) -> None:
         """Start the writer process and wait until it has opened the database."""
         self._loop = asyncio.get_running_loop()
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "rtcapture.store.writer",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "rtcapture.store.writer",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, process_group=0)
+        except OSError as exc:
+            raise StoreError(f"cannot start the writer process ({sys.executable}): "
+                             f"{exc.strerror or exc}") from None
         assert self.proc.stdin is not None and self.proc.stdout is not None
         self.proc.stdin.transport.set_write_buffer_limits(  # type: ignore[attr-defined]
             high=self.chunk // 2, low=self.chunk // 4)
@@ -160,22 +174,53 @@ class WriterSink:
                 self._resume_readers()  # past high water, frames are dropped now
             elif kind == "store_ok":
                 self.store_ok = True
+            elif kind == "stored":
+                for no, rows in report.get("sessions", {}).items():
+                    self.stored[int(no)] = int(rows)
             self.on_report(report)
         await proc.wait()
         self._alive = False
         self._backlog.clear()  # the writer is gone: what waited for it is lost with it
         self._backlog_bytes = 0
+        self._chunks.clear()
         if not self._closing:
             self.store_ok = False
             self.on_report({"event": "writer_died", "returncode": proc.returncode})
             self._resume_readers()
-            await asyncio.sleep(RESTART_DELAY_S)  # back-off before restarting
-            with contextlib.suppress(StoreError, OSError):
-                await self.start()
-                self.on_report({"event": "store_ok"})
+            await self._restart()
 
-    async def close(self, timeout: float = 60.0) -> dict[str, Any] | None:
-        """Flush, tell the writer to finish, and wait for it to commit everything."""
+    async def _restart(self) -> None:
+        """Start a new writer (after a back-off), retrying until it works or we close."""
+        while not self._closing:
+            await asyncio.sleep(RESTART_DELAY_S)
+            if self._closing:
+                return
+            try:
+                await self.start()
+            except (StoreError, OSError) as exc:
+                self.on_report({"event": "restart_failed", "reason": str(exc)})
+                continue
+            self.restarts += 1
+            if self.on_restart is not None:
+                self.on_restart()
+            self.on_report({"event": "store_ok"})
+            return
+
+    @property
+    def alive(self) -> bool:
+        """Whether a writer process takes records now."""
+        return self._alive
+
+    def kill(self) -> None:
+        """End the writer at once (a forced exit): what it has not committed is lost."""
+        self._closing = True
+        if self.proc is not None and self.proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+
+    async def close(self, timeout: float | None = None) -> dict[str, Any] | None:
+        """Flush, tell the writer to finish, and wait for it to commit everything (no
+        bound by default: the caller cancels to give up)."""
         self._closing = True
         proc = self.proc
         if proc is None or proc.stdin is None:

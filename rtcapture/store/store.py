@@ -135,12 +135,15 @@ class Store:
     # ------------------------------------------------------------------ recorders
 
     def register_recorder(self, recorder_id: str) -> None:
-        """Record that a recorder process is alive on this host."""
+        """Record that a recorder process is alive on this host (again, for a restarted
+        writer: the row is refreshed)."""
         now = utcnow()
+        values = dict(host=socket.gethostname(), pid=os.getpid(), heartbeat_at=now)
         with self.engine.begin() as conn:
-            conn.execute(insert(Recorder).values(
-                id=recorder_id, host=socket.gethostname(), pid=os.getpid(),
-                started_at=now, heartbeat_at=now))
+            done = conn.execute(update(Recorder).where(Recorder.id == recorder_id).values(
+                **values, stopped_at=None))
+            if not done.rowcount:
+                conn.execute(insert(Recorder).values(id=recorder_id, started_at=now, **values))
 
     def heartbeat(self, recorder_id: str) -> None:
         with self.engine.begin() as conn:
@@ -176,11 +179,20 @@ class Store:
             conds = [Session.recorder_id.in_(dead - {None})]
             if None in dead:
                 conds.append(Session.recorder_id.is_(None))
-            result = conn.execute(
-                update(Session).where(Session.status == Status.OPEN, or_(*conds)).values(
+            orphans = [sid for (sid,) in conn.execute(
+                select(Session.id).where(Session.status == Status.OPEN, or_(*conds)))]
+            counts = _stored_counts(conn, orphans)
+            for sid in orphans:  # the counts of what is stored, not the last running totals
+                conn.execute(update(Session).where(Session.id == sid).values(
                     status=Status.INCOMPLETE,
-                    status_reason="recorder stopped before the session ended"))
-            return int(result.rowcount or 0)
+                    status_reason="recorder stopped before the session ended",
+                    **counts.get(sid, dict.fromkeys(_COUNT_FIELDS, 0))))
+            return len(orphans)
+
+    def stored_counts(self, session_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+        """Events and bytes stored per direction, by session id (SessionRecord names)."""
+        with self.engine.connect() as conn:
+            return _stored_counts(conn, session_ids)
 
     # ------------------------------------------------------------------ writing
 
@@ -372,6 +384,24 @@ class Store:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_COUNT_FIELDS = ("client_events", "server_events", "client_bytes", "server_bytes")
+
+
+def _stored_counts(conn: Any, session_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for start in range(0, len(session_ids), 500):
+        chunk = list(session_ids[start:start + 500])
+        for sid, direction, count, size in conn.execute(
+                select(Event.session_id, Event.direction, func.count(),
+                       func.coalesce(func.sum(Event.size_bytes), 0))
+                .where(Event.session_id.in_(chunk))
+                .group_by(Event.session_id, Event.direction)):
+            entry = out.setdefault(sid, dict.fromkeys(_COUNT_FIELDS, 0))
+            entry[f"{direction}_events"] = int(count)
+            entry[f"{direction}_bytes"] = int(size)
+    return out
 
 
 def _pid_alive(pid: int) -> bool:

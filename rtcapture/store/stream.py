@@ -82,8 +82,13 @@ class StreamDecoder:
                 start = pos + FRAME_HEADER.size
                 if end - start < length:
                     break
-                payload = bytes(buf[start:start + length])
+                with memoryview(buf) as view:  # one copy, not a slice and then a copy
+                    payload = bytes(view[start:start + length])
                 pos = start + length
+                if pos == end:  # the last record held: free its bytes before it is handled
+                    buf.clear()
+                    pos = end = 0
+                self._pos = pos
                 yield FrameMsg(sno, seq, bool(flags & FLAG_SERVER), bool(flags & FLAG_BINARY),
                                not flags & FLAG_UNDELIVERED, t_ns, wall_ns, payload,
                                bool(flags & FLAG_INCOMPLETE))
@@ -100,6 +105,9 @@ class StreamDecoder:
             else:
                 raise ValueError(f"corrupt record stream at byte {pos}")
             self._pos = pos
+        if self._pos and self._pos == len(buf):  # all consumed: free a large frame's buffer
+            buf.clear()
+            self._pos = 0
 
     @property
     def pending(self) -> int:

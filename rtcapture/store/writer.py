@@ -14,13 +14,14 @@ import contextlib
 import json
 import os
 import select
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import first_line
 from ..ingest import SessionTally
@@ -40,6 +41,16 @@ every batch the relay writes (thousands a second) cost more CPU than parsing the
 pipe holds 1 MiB; the relay never waits on it)."""
 READ_SIZE = 1 << 20
 WRITER_NICENESS = 10
+STORED_REPORT_S = 0.2
+"""How often the writer tells the recorder how many rows it has committed (the summary)."""
+IMMUNE_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+"""Ignored: the writer stops when its stdin ends, once everything before it is committed.
+A terminal's Ctrl-C, a closed terminal and systemd's SIGTERM to every process of the
+service reach it too; the recorder decides when the stream ends."""
+
+
+class StoreGone(OSError):
+    """The SQLite file the writer opened was deleted or replaced while it ran."""
 
 
 @dataclass
@@ -49,6 +60,8 @@ class _Live:
     lost: int = 0
     stored: bool = False
     dirty: bool = False
+    rows: int = 0
+    """Events of this session committed."""
 
 
 class Writer:
@@ -65,6 +78,13 @@ class Writer:
         self.next_retry = 0.0
         self.unsaved: dict[str, tuple[_Live, dict[str, Any]]] = {}
         """Session id -> a session end the store refused, to write once it recovers."""
+        self.stored_total = 0
+        self.stored_changed: dict[int, int] = {}
+        """Session number -> rows committed, not yet reported."""
+        self.last_stored_report = 0.0
+        self.last_loss = 0.0
+        """When frames were last lost to a store failure (monotonic)."""
+        self.identity = _file_identity(store)
 
     # ---------------------------------------------------------------- reporting
 
@@ -83,10 +103,38 @@ class Writer:
         self.failed_reason = text
         self.next_retry = time.monotonic() + RETRY_INTERVAL_S
 
-    def recovered(self) -> None:
-        if self.failed_reason is not None:
-            self.failed_reason = None
-            self.report({"event": "store_ok"})
+    def recovered(self, proof: bool = False) -> None:
+        """The store works again: only a committed batch of events proves it while frames
+        are being lost (a small write may succeed on a full disk; no flapping)."""
+        if self.failed_reason is None:
+            return
+        if not proof and time.monotonic() - self.last_loss < 2 * RETRY_INTERVAL_S:
+            return
+        self.failed_reason = None
+        self.report({"event": "store_ok"})
+
+    def check_file(self) -> None:
+        """Raise :class:`StoreGone` if the SQLite file was deleted or replaced."""
+        if self.identity is None:
+            return
+        path, ident = self.identity
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            raise StoreGone(f"the database file {path} was deleted") from None
+        if (st.st_dev, st.st_ino) != ident:
+            raise StoreGone(f"the database file {path} was replaced")
+
+    def report_stored(self, force: bool = False) -> None:
+        """Tell the recorder what was committed (throttled)."""
+        now = time.monotonic()
+        if not self.stored_changed or (not force and
+                                       now - self.last_stored_report < STORED_REPORT_S):
+            return
+        self.last_stored_report = now
+        self.report({"event": "stored", "total": self.stored_total,
+                     "sessions": {str(k): v for k, v in self.stored_changed.items()}})
+        self.stored_changed.clear()
 
     # ---------------------------------------------------------------- records
 
@@ -129,7 +177,14 @@ class Writer:
         self.live[msg["no"]] = live
         self.flush()  # frames of earlier sessions first, then this row
         try:
-            self.store.create_session(rec)
+            self.check_file()
+            if msg.get("resume") and self.store.has_session(rec.id):
+                # a restarted writer: the row (and some events) came from its predecessor
+                for key, value in self.store.stored_counts([rec.id]).get(rec.id, {}).items():
+                    setattr(live.tally, key, value)
+                live.rows = live.tally.client_events + live.tally.server_events
+            else:
+                _again_on_disconnect(self.store.create_session, rec)
             live.stored = True
             self.recovered()
         except (SQLAlchemyError, OSError) as exc:
@@ -151,6 +206,8 @@ class Writer:
         for key, count in dropped.items():
             totals[key] = int(totals[key]) + count  # type: ignore[call-overload]
         lost = live.lost + dropped.get("client_events", 0) + dropped.get("server_events", 0)
+        if "relayed" in msg:  # the recorder's count: frames lost on the way count too
+            lost = max(lost, int(msg["relayed"]) - live.rows)
         status = msg.get("status", Status.CLOSED)
         reason = msg.get("status_reason")
         if lost and status == Status.CLOSED:
@@ -161,15 +218,18 @@ class Writer:
             closed_by=msg.get("closed_by"), subprotocol=rec.subprotocol, lost_frames=lost,
             **totals)
         self._update(live, fields)
-        self.report({"event": "session_closed", "id": rec.id, "status": status,
-                     "lost": lost, **totals})
+        self.report_stored(force=True)
+        self.report({"event": "session_closed", "id": rec.id, "no": msg["no"], "status": status,
+                     "status_reason": reason, "close_code": msg.get("close_code"),
+                     "lost": lost, "stored": live.rows, **totals})
 
     def _update(self, live: _Live, fields: dict[str, Any]) -> None:
         try:
+            self.check_file()
             if not live.stored:
-                self.store.create_session(live.record)
+                _again_on_disconnect(self.store.create_session, live.record)
                 live.stored = True
-            self.store.update_session(live.record.id, **fields)
+            _again_on_disconnect(self.store.update_session, live.record.id, **fields)
             self.unsaved.pop(live.record.id, None)
             self.recovered()
         except (SQLAlchemyError, OSError) as exc:
@@ -200,17 +260,32 @@ class Writer:
             self._lose(batch)
             return
         try:
-            failed = self.store.insert_events(batch)
+            self.check_file()
+            failed = _again_on_disconnect(self.store.insert_events, batch)
         except StoreUnavailable as exc:
             self.fail(exc)
             self._lose(exc.remaining)
+            self._count_stored(_without(batch, exc.remaining))
             return
         except (SQLAlchemyError, OSError) as exc:
             self.fail(exc)
             self._lose(batch)
             return
-        self.recovered()
+        self.recovered(proof=True)
         self._lose(failed)  # rows the database refused one by one (the store itself works)
+        self._count_stored(_without(batch, failed))
+
+    def _count_stored(self, events: list[EventRecord]) -> None:
+        if not events:
+            return
+        by_id = {live.record.id: (no, live) for no, live in self.live.items()}
+        for ev in events:
+            entry = by_id.get(ev.session_id)
+            if entry is not None:
+                entry[1].rows += 1
+                self.stored_changed[entry[0]] = entry[1].rows
+        self.stored_total += len(events)
+        self.report_stored()
 
     def _lose(self, events: list[EventRecord]) -> None:
         if not events:
@@ -221,6 +296,7 @@ class Writer:
             if live is not None:
                 live.lost += 1
         self.lost_total += len(events)
+        self.last_loss = time.monotonic()
         self.report({"event": "lost", "count": len(events), "total": self.lost_total})
 
     def refresh_totals(self) -> None:
@@ -228,8 +304,9 @@ class Writer:
         progress."""
         changed = [live for live in self.live.values() if live.dirty and live.stored]
         try:
-            self.store.update_sessions([(live.record.id, live.tally.totals())
-                                        for live in changed])
+            self.check_file()
+            _again_on_disconnect(self.store.update_sessions,
+                                 [(live.record.id, live.tally.totals()) for live in changed])
         except (SQLAlchemyError, OSError) as exc:
             self.fail(exc)
             return
@@ -246,8 +323,46 @@ class Writer:
                            "status_reason": reason, "closed_by": "recorder"})
 
 
+def _again_on_disconnect(call: Any, *args: Any, **kwargs: Any) -> Any:
+    """``call`` once more on a fresh connection if the first try found the server had
+    dropped the connection (PostgreSQL restarted, ``pg_terminate_backend``): the pool
+    discards a dead connection, so nothing is lost to a connection that merely went stale."""
+    try:
+        return call(*args, **kwargs)
+    except (StoreUnavailable, DBAPIError) as exc:
+        cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else exc
+        if not getattr(cause, "connection_invalidated", False):
+            raise
+    return call(*args, **kwargs)
+
+
+def _without(events: list[EventRecord], gone: list[EventRecord]) -> list[EventRecord]:
+    """``events`` less the records in ``gone`` (by identity)."""
+    if not gone:
+        return events
+    skip = {id(ev) for ev in gone}
+    return [ev for ev in events if id(ev) not in skip]
+
+
+def _file_identity(store: Store) -> tuple[str, tuple[int, int]] | None:
+    """The SQLite file's path and (device, inode), or None for other databases."""
+    from .db import sqlite_dir
+
+    if sqlite_dir(store.engine) is None:
+        return None
+    path = os.path.abspath(os.path.expanduser(str(store.engine.url.database)))
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return path, (st.st_dev, st.st_ino)
+
+
 def run(stdin_fd: int = 0) -> int:
     """Main loop of the writer process."""
+    for name in IMMUNE_SIGNALS:
+        with contextlib.suppress(AttributeError, OSError, ValueError):
+            signal.signal(getattr(signal, name), signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         # Recording yields the CPU to relaying: the relay's latency never waits on parsing
         # or inserts; a backlog waits in the pipe (bounded, then backpressure).
@@ -293,11 +408,13 @@ def run(stdin_fd: int = 0) -> int:
         if now - last_beat >= HEARTBEAT_S or probe:
             last_beat = now
             try:
-                writer.store.heartbeat(writer.recorder_id)
+                writer.check_file()
+                _again_on_disconnect(writer.store.heartbeat, writer.recorder_id)
                 writer.recovered()
                 writer.save_unsaved()
             except (SQLAlchemyError, OSError) as exc:
                 writer.fail(exc)
+        writer.report_stored()
         if now - last_totals >= TOTALS_INTERVAL_S:
             last_totals = now
             writer.refresh_totals()
@@ -306,7 +423,9 @@ def run(stdin_fd: int = 0) -> int:
                        else "recorder shut down")
         with contextlib.suppress(SQLAlchemyError, OSError):
             writer.store.stop_recorder(writer.recorder_id)
-        writer.report({"event": "exit", "lost": writer.lost_total})
+        writer.report_stored(force=True)
+        writer.report({"event": "exit", "lost": writer.lost_total,
+                       "stored": writer.stored_total})
         writer.store.close()
     return 0
 
