@@ -83,6 +83,8 @@ class ClientMatcher:
     ignore: tuple[IgnorePattern, ...] = ()
     audio_tolerance_ms: float = 200.0
     custom: Matcher | None = None
+    reorder_window: int = 4
+    """How many upcoming recorded client events an event may match (1: strict order)."""
 
     def mismatch(self, expected: Expected, data: bytes) -> list[str]:
         """Lines describing why ``data`` does not match ``expected`` (empty: it matches)."""

@@ -38,7 +38,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "realtime_cassette(path=None, *, record_mode=None, upstream=None, "
-                   "fast=None, ignore=(), matcher=None, audio_tolerance_ms=200): the cassette "
+                   "fast=None, ignore=(), matcher=None, audio_tolerance_ms=200, reorder_window=4): the cassette "
                    "the `realtime` fixture records to and replays from.")
 
 
@@ -111,7 +111,8 @@ def _settings(request: pytest.FixtureRequest) -> Any:
         matcher=ClientMatcher(ignore=parse_ignores([ignore] if isinstance(ignore, str)
                                                    else list(ignore)),
                               audio_tolerance_ms=float(kwargs.get("audio_tolerance_ms", 200)),
-                              custom=kwargs.get("matcher")))
+                              custom=kwargs.get("matcher"),
+                              reorder_window=max(1, int(kwargs.get("reorder_window", 4)))))
 
 
 @pytest.fixture

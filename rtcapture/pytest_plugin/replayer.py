@@ -35,6 +35,8 @@ class EpisodeLog:
     path: Path
     expected: int
     sent: int = 0
+    matched: set[int] = field(default_factory=set)
+    """Indices of the recorded client events the test has sent."""
     connected: bool = False
     finished: bool = False
     problems: list[str] = field(default_factory=list)
@@ -58,23 +60,15 @@ class _CheckedConnection:
             Opcode.BINARY if binary else Opcode.TEXT, data))
 
     async def __aiter__(self) -> AsyncIterator[str | bytes]:
-        log, expected = self.replay.log, self.replay.expected
+        log = self.replay.log
         async for message in self.ws:
             data = message.encode() if isinstance(message, str) else message
             self.log(Direction.CLIENT, data, isinstance(message, bytes))
             index = log.sent
             log.sent += 1
-            if index >= len(expected):
-                problem = (f"client event #{index} ({_type_of(data)}) was not in the "
-                           f"recording: the cassette's {len(expected)} client events were "
-                           "all sent already")
-                lines = []
-            else:
-                lines = self.replay.matcher.mismatch(expected[index], data)
-                problem = (f"client event #{index} ({expected[index].type or 'frame'}) does "
-                           "not match the cassette:")
-            if index >= len(expected) or lines:
-                log.problems.append("\n".join([problem, *(f"  {ln}" for ln in lines)]))
+            problem = self.replay.match(index, data)
+            if problem is not None:
+                log.problems.append(problem)
                 await self.ws.close(MISMATCH_CLOSE, "client event does not match the cassette")
                 return
             yield message
@@ -104,6 +98,30 @@ class EpisodeReplay:
         self._cues = build_cues(events)
         self._client_t_ns = client_times(events)
         self._server: Server | None = None
+
+    def match(self, index: int, data: bytes) -> str | None:
+        """Take the recorded client event ``data`` matches; else the problem to report.
+
+        The next unsent recorded event is tried first, then the few after it (clients
+        such as the Agents SDK send some events from concurrent tasks, in either order).
+        """
+        log, expected = self.log, self.expected
+        pending = [i for i in range(len(expected)) if i not in log.matched]
+        if not pending:
+            return (f"client event #{index} ({_type_of(data)}) was not in the recording: the "
+                    f"cassette's {len(expected)} client events were all sent already")
+        lines = self.matcher.mismatch(expected[pending[0]], data)
+        chosen = pending[0] if not lines else next(
+            (i for i in pending[1:self.matcher.reorder_window]
+             if not self.matcher.mismatch(expected[i], data)), None)
+        if chosen is None:
+            nxt, got = expected[pending[0]], _type_of(data)
+            which = "" if (nxt.index, nxt.type) == (index, got) else \
+                f" (its client event #{nxt.index}, {nxt.type or 'a frame'})"
+            return "\n".join([f"client event #{index} ({got}) does not match the cassette"
+                              f"{which}:", *(f"  {line}" for line in lines)])
+        log.matched.add(chosen)
+        return None
 
     @property
     def port(self) -> int:
@@ -138,11 +156,12 @@ class EpisodeReplay:
     def unsent(self) -> str | None:
         """The problem of client events the test never sent, if any."""
         log = self.log
-        if log.problems or log.sent >= len(self.expected):
+        missing = [e for e in self.expected if e.index not in log.matched]
+        if log.problems or not missing:
             return None
-        nxt = self.expected[log.sent]
+        nxt = missing[0]
         where = ("the test never opened this connection" if not log.connected else
-                 f"{log.sent} of {len(self.expected)} sent")
-        return (f"{len(self.expected) - log.sent} recorded client events were never sent "
+                 f"{len(log.matched)} of {len(self.expected)} sent")
+        return (f"{len(missing)} recorded client events were never sent "
                 f"({where}); next expected: client event #{nxt.index} "
                 f"{nxt.data.decode('utf-8', 'replace')[:200]}")
