@@ -102,9 +102,8 @@ class TestCassette:
             return
         if not path.exists():
             if mode is RecordMode.NONE:
-                raise CassetteProblem(f"realtime cassette {path} does not exist and the record "
-                                      "mode is 'none' (record it with --realtime-record-mode "
-                                      "once)")
+                raise CassetteProblem("does not exist and the record mode is 'none' (record "
+                                      "it with --realtime-record-mode once)")
             self._may_record = True
             return
         self._may_record = mode is RecordMode.NEW_EPISODES
@@ -113,7 +112,7 @@ class TestCassette:
             try:
                 rec, events = load_cassette(episode)
             except CassetteError as exc:
-                raise CassetteProblem(f"realtime cassette {exc}") from None
+                raise CassetteProblem(f"cannot be replayed: {exc}") from None
             self.replays.append(EpisodeReplay(episode, rec, events, self.settings.matcher,
                                               fast=self.settings.fast))
             index += 1

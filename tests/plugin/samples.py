@@ -71,7 +71,7 @@ def test_sync_beta_text_turn(realtime):
                 conn.conversation.item.create(item={
                     "type": "message", "role": "user",
                     "content": [{"type": "input_text", "text": "Hi"}]})
-            elif event.type == "conversation.item.created":
+            elif event.type == "conversation.item.created" and event.item.role == "user":
                 conn.response.create()
             elif event.type == "response.done":
                 break
