@@ -17,7 +17,7 @@ from typing import Any
 
 from ..export.cassette import CassetteError, load_cassette
 from ..protocol import decode_event
-from ..store.records import EventRecord, SessionRecord
+from ..store.records import EventRecord, SessionRecord, Status
 from .front import Front
 from .loop import LoopThread
 from .matcher import ClientMatcher
@@ -173,6 +173,9 @@ class TestCassette:
             unsent = replay.unsent()
             if unsent:
                 found.append(f"{replay.log.path.name}: {unsent}")
+        if self._recorder is not None:
+            found.extend(f"recording failed, nothing written for it: {rec.status_reason}"
+                         for rec, _ in self._recorder.sessions() if rec.status == Status.FAILED)
         return found
 
     def sessions(self) -> list[RealtimeSession]:
@@ -192,7 +195,8 @@ class TestCassette:
         try:
             self._loop.call(self._stop(), timeout=60)
             if self._recorder is not None:
-                recorded = self._recorder.sessions()
+                recorded = [(rec, events) for rec, events in self._recorder.sessions()
+                            if rec.status != Status.FAILED]  # the handshake never completed
                 first = len(self.replays)
                 key = os.environ.get("OPENAI_API_KEY")
                 for offset, (rec, events) in enumerate(recorded):

@@ -119,13 +119,17 @@ def _settings(request: pytest.FixtureRequest) -> Any:
 def realtime(request: pytest.FixtureRequest) -> Iterator[Realtime]:
     """A Realtime endpoint for the code under test: replays the test's cassette, or records
     it through rtcapture's recorder (see ``docs/pytest.md``)."""
+    from ..errors import StoreError
     from .cassette import TestCassette
 
     settings = _settings(request)
     cassette = TestCassette(settings)
     request.node.stash[_CASSETTE] = cassette
     try:
-        url = cassette.start()
+        try:
+            url = cassette.start()
+        except (ValueError, OSError, StoreError) as exc:
+            pytest.fail(f"realtime: {exc}", pytrace=False)
         yield Realtime(url, str(settings.mode), settings.path, cassette)
     finally:
         cassette.close()

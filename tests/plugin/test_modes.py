@@ -4,6 +4,7 @@ the mock fixture, and a plugin that costs nothing when unused."""
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any
 
 import pytest
@@ -55,6 +56,21 @@ def test_none_without_a_cassette_fails_with_one_line(project: pytest.Pytester) -
     result.stdout.fnmatch_lines([
         "realtime cassette */cassettes/test_agent/turns.jsonl: does not exist and the record mode is 'none' (record it with --realtime-record-mode "
         "once)"])
+    assert not (project.path / "cassettes").exists()
+
+
+def test_an_unreachable_upstream_fails_the_test_and_writes_nothing(
+        project: pytest.Pytester) -> None:
+    """The recorder's refusal (HTTP 502) is the test's failure reason; no cassette."""
+    with socket.socket() as sock:  # a loopback port with nobody listening
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    project.makepyfile(test_agent=OPENAI_SDK)
+    result = project.runpytest_subprocess("--realtime-upstream", f"ws://127.0.0.1:{port}",
+                                          "-k", "audio")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["realtime cassette */turns.jsonl: recording failed, nothing "
+                                 "written for it: upstream unreachable*"])
     assert not (project.path / "cassettes").exists()
 
 

@@ -3,7 +3,12 @@ offline, and fail with a diff when the code under test changes."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from click.testing import CliRunner
+
+from rtcapture.cli import cli
 
 from .samples import OPENAI_SDK
 
@@ -54,6 +59,11 @@ def test_cassettes_hold_no_key(project: pytest.Pytester, mock_process,
         assert CANARY.encode() not in data
         assert CANARY[3:-4].encode() not in data
         assert b"Authorization" in data  # the header is kept, its value redacted
+    db = f"sqlite:///{project.path / 'check.db'}"
+    imported = CliRunner().invoke(cli, ["--db", db, "import", *map(str, files)])
+    assert imported.exit_code == 0, imported.output
+    listed = CliRunner().invoke(cli, ["--db", db, "sessions", "--json"])
+    assert sorted(s["flavour"] for s in json.loads(listed.output)) == ["beta", "ga"]
 
 
 def test_unsent_recorded_events_fail_the_test(project: pytest.Pytester, mock_process) -> None:
