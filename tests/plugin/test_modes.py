@@ -4,6 +4,7 @@ the mock fixture, and a plugin that costs nothing when unused."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 from typing import Any
 
@@ -114,6 +115,54 @@ def test_new_episodes_records_only_connections_past_the_cassette(
     assert b'connection 1' in (folder / "raw.2.jsonl").read_bytes()
     mock_process.stop()
     project.runpytest_subprocess("--realtime-record-mode", "none").assert_outcomes(passed=1)
+
+
+PACED_CLIENT = """
+import json
+import time
+from websockets.sync.client import connect
+
+
+def test_paced(realtime):
+    with connect(realtime.ws_url("gpt-realtime")) as ws:
+        ws.send(json.dumps({"type": "session.update", "session": {"type": "realtime"}}))
+        start = time.monotonic()
+        while json.loads(ws.recv())["type"] != "session.updated":
+            pass
+        print(f"WAITED {time.monotonic() - start:.2f}")
+"""
+
+
+def _waited(result: pytest.RunResult) -> float:
+    match = re.search(r"WAITED (\d+\.\d+)", result.stdout.str())
+    assert match, result.stdout.str()
+    return float(match.group(1))
+
+
+def test_replay_keeps_the_recorded_pacing_unless_fast(project: pytest.Pytester,
+                                                      mock_process) -> None:
+    """A 3 s recorded gap before session.updated is replayed; --realtime-fast drops it."""
+    project.makepyfile(test_paced=PACED_CLIENT)
+    project.runpytest_subprocess("--realtime-upstream", mock_process.url).assert_outcomes(
+        passed=1)
+    cassette = project.path / "cassettes" / "test_paced" / "test_paced.jsonl"
+    lines = cassette.read_text().splitlines()
+    client_seen = False
+    for i, line in enumerate(lines[1:], start=1):
+        record = json.loads(line)
+        client_seen = client_seen or record["direction"] == "client"
+        if client_seen and record["direction"] == "server":
+            record["t_ns"] += 3_000_000_000  # the server "thinks" 3 s longer
+            lines[i] = json.dumps(record)
+    cassette.write_text("\n".join(lines) + "\n")
+    mock_process.stop()
+    paced = project.runpytest_subprocess("--realtime-record-mode", "none", "-s")
+    paced.assert_outcomes(passed=1)
+    assert _waited(paced) >= 3.0
+    fast = project.runpytest_subprocess("--realtime-record-mode", "none", "--realtime-fast",
+                                        "-s")
+    fast.assert_outcomes(passed=1)
+    assert _waited(fast) < 3.0
 
 
 def test_realtime_mock_fixture_serves_the_scripted_mock(project: pytest.Pytester) -> None:
