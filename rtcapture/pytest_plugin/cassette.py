@@ -88,6 +88,7 @@ class TestCassette:
         self._front: Front | None = None
         self._recorder: TestRecorder | None = None
         self._may_record = settings.mode is RecordMode.ALL
+        self._final: list[RealtimeSession] = []
         try:
             self._load()
         except CassetteProblem as exc:
@@ -179,7 +180,10 @@ class TestCassette:
         return found
 
     def sessions(self) -> list[RealtimeSession]:
-        """The test's sessions so far, replayed ones first, then recorded ones."""
+        """The test's sessions so far, replayed ones first, then recorded ones (after the
+        test: as they were when it ended)."""
+        if self._loop is None:
+            return list(self._final)
         self.settle()
         out = [RealtimeSession(r.session, list(r.log.frames), replayed=True)
                for r in self.replays if r.log.connected]
@@ -193,6 +197,7 @@ class TestCassette:
             return []
         written: list[Path] = []
         try:
+            self._final = self.sessions()
             self._loop.call(self._stop(), timeout=60)
             if self._recorder is not None:
                 recorded = [(rec, events) for rec, events in self._recorder.sessions()

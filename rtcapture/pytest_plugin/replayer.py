@@ -33,12 +33,10 @@ class EpisodeLog:
     """What happened on one replayed connection."""
 
     path: Path
-    expected: int
     sent: int = 0
     matched: set[int] = field(default_factory=set)
     """Indices of the recorded client events the test has sent."""
     connected: bool = False
-    finished: bool = False
     problems: list[str] = field(default_factory=list)
     frames: list[EventRecord] = field(default_factory=list)
 
@@ -94,7 +92,7 @@ class EpisodeReplay:
         self.expected = expected_client_frames(events)
         self.matcher = matcher
         self.fast = fast
-        self.log = EpisodeLog(path, len(self.expected))
+        self.log = EpisodeLog(path)
         self._cues = build_cues(events)
         self._client_t_ns = client_times(events)
         self._server: Server | None = None
@@ -141,12 +139,9 @@ class EpisodeReplay:
 
     async def _handle(self, ws: ServerConnection) -> None:
         self.log.connected = True
-        try:
-            checked: Any = _CheckedConnection(ws, self)
-            await PlaybackSession(checked, self._cues, self._client_t_ns, fast=self.fast,
-                                  speed=1.0, close=recorded_close(self.session)).run()
-        finally:
-            self.log.finished = True
+        checked: Any = _CheckedConnection(ws, self)  # duck-types the ServerConnection
+        await PlaybackSession(checked, self._cues, self._client_t_ns, fast=self.fast,
+                              speed=1.0, close=recorded_close(self.session)).run()
 
     async def stop(self) -> None:
         if self._server is not None:
