@@ -15,13 +15,15 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from .cassette import RealtimeSession, TestCassette
+    from .cassette import RealtimeSession, Settings, TestCassette
     from .mockserver import RunningMock
 
 MODES = ("none", "once", "new_episodes", "all")
 DEFAULT_MODE = "once"
 DEFAULT_UPSTREAM = "wss://api.openai.com"
 _CASSETTE = pytest.StashKey["TestCassette"]()
+MARKER_KEYWORDS = frozenset({"path", "record_mode", "upstream", "fast", "ignore", "matcher",
+                             "audio_tolerance_ms", "reorder_window"})
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -84,8 +86,9 @@ class Realtime:
         return sessions[-1]
 
 
-def _settings(request: pytest.FixtureRequest) -> Any:
-    from ..replay.paths import parse_ignores
+def _settings(request: pytest.FixtureRequest) -> Settings:
+    """The test's settings; ValueError (one line) for a bad marker argument."""
+    from ..replay.paths import IgnorePattern, PathSyntaxError, parse_pattern
     from .cassette import RecordMode, Settings
     from .matcher import ClientMatcher
     from .tape import cassette_path
@@ -93,23 +96,33 @@ def _settings(request: pytest.FixtureRequest) -> Any:
     marker = request.node.get_closest_marker("realtime_cassette")
     args: tuple[Any, ...] = marker.args if marker else ()
     kwargs: dict[str, Any] = dict(marker.kwargs) if marker else {}
+    unknown = sorted(set(kwargs) - MARKER_KEYWORDS)
+    if unknown or len(args) > 1:
+        raise ValueError(f"realtime_cassette takes one path and the keywords "
+                         f"{', '.join(sorted(MARKER_KEYWORDS - {'path'}))}; got "
+                         f"{', '.join(unknown) or f'{len(args)} positional arguments'}")
     name = args[0] if args else kwargs.pop("path", None)
     options = request.config.option
     mode = kwargs.get("record_mode") or options.realtime_record_mode or DEFAULT_MODE
     if mode not in MODES:
-        raise pytest.UsageError(f"realtime_cassette: record_mode {mode!r} is not one of "
-                                f"{', '.join(MODES)}")
+        raise ValueError(f"realtime_cassette: record_mode {mode!r} is not one of "
+                         f"{', '.join(MODES)}")
     test_file = Path(str(request.node.path))
     module = test_file.stem
     path = cassette_path(test_file.parent, module, request.node.name, name)
     fast = kwargs.get("fast")
     ignore = kwargs.get("ignore", ())
+    patterns = []
+    for text in [ignore] if isinstance(ignore, str) else list(ignore):
+        try:
+            patterns.append(IgnorePattern(text, parse_pattern(text.strip())))
+        except PathSyntaxError as exc:
+            raise ValueError(f"realtime_cassette: ignore {text!r}: {exc}") from None
     return Settings(
         path=path, mode=RecordMode(mode),
         upstream=kwargs.get("upstream") or options.realtime_upstream or DEFAULT_UPSTREAM,
         fast=options.realtime_fast if fast is None else bool(fast),
-        matcher=ClientMatcher(ignore=parse_ignores([ignore] if isinstance(ignore, str)
-                                                   else list(ignore)),
+        matcher=ClientMatcher(ignore=tuple(patterns),
                               audio_tolerance_ms=float(kwargs.get("audio_tolerance_ms", 200)),
                               custom=kwargs.get("matcher"),
                               reorder_window=max(1, int(kwargs.get("reorder_window", 4)))))
@@ -122,14 +135,23 @@ def realtime(request: pytest.FixtureRequest) -> Iterator[Realtime]:
     from ..errors import StoreError
     from .cassette import TestCassette
 
-    settings = _settings(request)
+    try:
+        settings = _settings(request)
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        problem = None
+    if problem is not None:
+        pytest.fail(f"realtime: {problem}", pytrace=False)
     cassette = TestCassette(settings)
     request.node.stash[_CASSETTE] = cassette
     try:
         try:
             url = cassette.start()
         except (ValueError, OSError, StoreError) as exc:
-            pytest.fail(f"realtime: {exc}", pytrace=False)
+            problem = str(exc)
+        if problem is not None:
+            pytest.fail(f"realtime: {problem}", pytrace=False)
         yield Realtime(url, str(settings.mode), settings.path, cassette)
     finally:
         cassette.close()

@@ -202,3 +202,34 @@ def test_plain(request):
     result = project.runpytest_subprocess()
     result.assert_outcomes(passed=1)
     assert not (project.path / "cassettes").exists()
+
+
+def test_bad_marker_arguments_are_one_line_errors(project: pytest.Pytester) -> None:
+    """A misspelt keyword, an unknown mode and a bad ignore pattern each stop the test."""
+    project.makepyfile(test_bad='''
+import pytest
+
+
+@pytest.mark.realtime_cassette(recordmode="all")
+def test_typo(realtime):
+    pass
+
+
+@pytest.mark.realtime_cassette(record_mode="sometimes")
+def test_mode(realtime):
+    pass
+
+
+@pytest.mark.realtime_cassette(ignore="session[")
+def test_ignore(realtime):
+    pass
+''')
+    result = project.runpytest_subprocess()
+    result.assert_outcomes(errors=3)
+    result.stdout.fnmatch_lines([
+        "realtime: realtime_cassette takes one path and the keywords *; got "
+        "recordmode",
+        "realtime: realtime_cassette: record_mode 'sometimes' is not one of none, "
+        "once, new_episodes, all",
+        "realtime: realtime_cassette: ignore 'session[': bad index at column 8*"])
+    assert "Traceback" not in result.stdout.str()
