@@ -4,11 +4,10 @@ offline, and fail with a diff when the code under test changes."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
-from click.testing import CliRunner
-
-from rtcapture.cli import cli
 
 from .samples import OPENAI_SDK
 
@@ -60,10 +59,13 @@ def test_cassettes_hold_no_key(project: pytest.Pytester, mock_process,
         assert CANARY[3:-4].encode() not in data
         assert b"Authorization" in data  # the header is kept, its value redacted
     db = f"sqlite:///{project.path / 'check.db'}"
-    imported = CliRunner().invoke(cli, ["--db", db, "import", *map(str, files)])
-    assert imported.exit_code == 0, imported.output
-    listed = CliRunner().invoke(cli, ["--db", db, "sessions", "--json"])
-    assert sorted(s["flavour"] for s in json.loads(listed.output)) == ["beta", "ga"]
+    # rtcapture itself reads them (in a subprocess: pytester restores sys.modules after
+    # the test, and modules imported here would be imported twice)
+    rtcapture = [sys.executable, "-m", "rtcapture", "--db", db]
+    subprocess.run([*rtcapture, "import", *map(str, files)], check=True, capture_output=True)
+    listed = subprocess.run([*rtcapture, "sessions", "--json"], check=True,
+                            capture_output=True, text=True)
+    assert sorted(s["flavour"] for s in json.loads(listed.stdout)) == ["beta", "ga"]
 
 
 def test_unsent_recorded_events_fail_the_test(project: pytest.Pytester, mock_process) -> None:
