@@ -34,6 +34,11 @@ def new_id(now_ms: int | None = None) -> str:
     return _encode(ms, 10) + _encode(rand & ((1 << 80) - 1), 16)
 
 
+def derived_id(ms: int, digest: bytes) -> str:
+    """A ULID-shaped id from a time and a content digest: the same inputs, the same id."""
+    return _encode(ms, 10) + _encode(int.from_bytes(digest[:10], "big"), 16)
+
+
 def id_time_ms(ulid: str) -> int:
     """The millisecond timestamp embedded in an id."""
     value = 0

@@ -348,6 +348,12 @@ def _records(path: Path, session_id: str) -> Iterator[EventRecord]:
         yield ev
 
 
+def load_cassette(path: Path) -> tuple[SessionRecord, list[EventRecord]]:
+    """A whole cassette in memory, validated first; CassetteError when malformed."""
+    rec, _ = validate(path)
+    return rec, list(_records(path, rec.id))
+
+
 def import_cassette(store: Store, path: Path) -> ImportResult:
     """Validate, then load one cassette in one transaction; an existing session is skipped."""
     rec, count = validate(path)

@@ -183,6 +183,15 @@ class _Comparer:
             self.add(path, "changed", "exact", old, new)
 
 
+def compare_values(old: Any, new: Any, path: tuple[Token, ...] = (),
+                   options: DiffOptions | None = None) -> list[Difference]:
+    """Every difference between two JSON values under the diff's rules (volatile keys
+    ignored, ids masked, text by similarity, audio durations within the tolerance)."""
+    comparer = _Comparer(options or DiffOptions())
+    comparer.compare(old, new, path)
+    return comparer.found
+
+
 def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 

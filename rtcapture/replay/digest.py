@@ -240,6 +240,12 @@ def _part_key(event: dict[str, Any], kind: str) -> _PartKey:
             kind)
 
 
+def audio_to_ms(node: Any, fmt: AudioFormat) -> Any:
+    """A JSON value with every base64 ``audio`` string replaced by ``audio_ms``, its
+    duration in ``fmt`` (what the diff compares instead of the samples)."""
+    return _audio_to_ms(node, fmt)
+
+
 def _audio_to_ms(node: Any, fmt: AudioFormat, depth: int = 0) -> Any:
     if depth > 32:
         return node
