@@ -29,12 +29,13 @@ class AppContext:
     quiet: bool = False
     _store: Store | None = field(default=None, repr=False)
 
-    def store(self) -> Store:
-        """The database, opened (and upgraded) on first use."""
+    def store(self, *, create: bool = True) -> Store:
+        """The database, opened (and upgraded) on first use; ``create=False`` for commands
+        that only read: a database that does not exist is then an error, not a new file."""
         if self._store is None:
             from .store import open_store
 
-            self._store = open_store(self.db_url)
+            self._store = open_store(self.db_url, create=create)
         return self._store
 
     def close(self) -> None:

@@ -79,7 +79,7 @@ def mock_cmd(app: AppContext, listen: tuple[str, int], scenario_path: str | None
     events: list[EventRecord] | None = None
     close = None
     if playback:
-        store = app.store()
+        store = app.store(create=False)
         sid = store.resolve(playback)
         record = store.session(sid)
         events = list(store.events(sid))
