@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..proxy.listener import raise_fd_limit
 from ..proxy.recorder import Recorder, RecorderStats, is_self_target, parse_upstream
 from ..proxy.relay import RelayConfig
-from .options import HOST_PORT, server_ssl_context, tls_options
+from .options import HOST_PORT, listen_failure, server_ssl_context, tls_options
 
 DEFAULT_UPSTREAM = "wss://api.openai.com"
 
@@ -89,7 +89,7 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise listen_failure(host, port, exc) from None
 
 
 def _upstream_ssl(upstream_ca: str | None) -> ssl.SSLContext:
