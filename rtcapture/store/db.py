@@ -83,17 +83,14 @@ def sqlite_dir(engine: Engine) -> Path | None:
 
 
 def require_existing(engine: Engine, url: str) -> None:
-    """Raise :class:`StoreError` unless ``url`` is an rtcapture database already (read-only
-    commands must not create one: a typo in ``--db`` would leave a stray file)."""
+    """Raise :class:`StoreError` when ``url`` names a SQLite file that does not exist
+    (read-only commands must not create one: a typo in ``--db`` would leave a stray file).
+    An existing file, even empty, and server databases are opened as usual."""
     hint = "nothing recorded there yet: record first, or point --db / RTCAPTURE_DB at a " \
         "recording"
     db = engine.url.database
     if sqlite_dir(engine) is not None and db and not Path(db).expanduser().is_file():
         raise StoreError(f"no database at {redact_url(url)} ({hint})")
-    with engine.connect() as conn:
-        names = set(inspect(conn).get_table_names())
-    if not names & {"alembic_version", "sessions"}:
-        raise StoreError(f"no rtcapture database at {redact_url(url)} ({hint})")
 
 
 def unwritable_dir_hint(engine: Engine) -> str:
