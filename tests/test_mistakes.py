@@ -99,8 +99,9 @@ def test_one_base_url_rule_for_upstream_and_target(sqlite_url, url, kind) -> Non
     words = {"scheme": "must be a ws://, wss://, http:// or https:// URL",
              "query": "takes no query or fragment", "port": "has an invalid port"}[kind]
     assert words in record and words in replay
-    strip = (lambda line: line.replace(", or 'mock'", "").replace(", 'mock' or 'playback'", "")
-             .replace("--upstream", "--target"))
+    def strip(line):
+        return (line.replace(", or 'mock'", "").replace(", 'mock' or 'playback'", "")
+                 .replace("--upstream", "--target"))
     assert strip(record) == strip(replay)
 
 
