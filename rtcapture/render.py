@@ -88,12 +88,9 @@ def _joined(*values: object, sep: str) -> str:
 
 
 def _key_fields(event: dict[str, Any]) -> str:
+    """The fields ``show`` prints, most telling first (a line cut at the width loses the
+    ids, not the item kind, status, text or error)."""
     parts = []
-    for key in ("item_id", "response_id", "call_id", "audio_start_ms", "audio_end_ms",
-                "previous_item_id"):
-        value = event.get(key)
-        if value is not None:
-            parts.append(f"{key}={value}")
     item = event.get("item")
     if isinstance(item, dict):
         kind = _joined(item.get("type"), item.get("role"), sep="/")
@@ -107,15 +104,20 @@ def _key_fields(event: dict[str, Any]) -> str:
         for key in ("id", "status"):
             if response.get(key) is not None:
                 parts.append(f"{'response' if key == 'id' else 'status'}={response[key]}")
+    error = event.get("error")
+    if isinstance(error, dict):
+        said = _joined(error.get("code") or error.get("type"), error.get("message"), sep=": ")
+        parts.append(f"error={said or '?'}")
     for key in ("delta", "text", "transcript", "arguments"):
         value = event.get(key)
         if isinstance(value, str) and audio_payload(event) is None:
             shown = value if len(value) <= _TEXT_SHOWN else value[:_TEXT_SHOWN - 3] + "..."
             parts.append(f"{key}={json.dumps(shown, ensure_ascii=False)}")
-    error = event.get("error")
-    if isinstance(error, dict):
-        said = _joined(error.get("code") or error.get("type"), error.get("message"), sep=": ")
-        parts.append(f"error={said or '?'}")
+    for key in ("item_id", "audio_start_ms", "audio_end_ms", "call_id", "response_id",
+                "previous_item_id"):
+        value = event.get(key)
+        if value is not None:
+            parts.append(f"{key}={value}")
     return " ".join(parts)
 
 
