@@ -7,7 +7,7 @@
     rec.responses()                   # one row per response, every session
 
 The columns are those of the Parquet export's ``sessions``, ``events`` and ``responses``
-tables (see the analysis docs). pandas is an optional extra: ``pip install 'rtcapture[pandas]'``.
+tables (see the analysis docs). pandas is an optional extra (``analysis``; ``pip install pandas`` is enough).
 """
 
 from __future__ import annotations
@@ -37,15 +37,21 @@ if TYPE_CHECKING:
     import pandas as pd
 
 PANDAS_MISSING = ("rtcapture's notebook API needs pandas, which is not installed: "
-                  "pip install 'rtcapture[pandas]'")
+                  "pip install pandas (the 'analysis' extra)")
 
 
 def _to_pandas(table: pa.Table) -> pd.DataFrame:
+    """The table as a DataFrame; integer and boolean columns get pandas' nullable dtypes
+    (``Int64``, ``boolean``), so a null ``close_code`` stays an integer column with
+    ``<NA>`` instead of turning the column into float64."""
     try:
-        import pandas  # noqa: F401
+        import pandas as pd
     except ImportError as exc:
         raise ImportError(PANDAS_MISSING) from exc
-    return table.to_pandas()
+    nullable = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(),
+                pa.int32(): pd.Int32Dtype(), pa.int64(): pd.Int64Dtype(),
+                pa.bool_(): pd.BooleanDtype()}
+    return table.to_pandas(types_mapper=nullable.get)
 
 
 class Recordings:
@@ -129,5 +135,5 @@ def open(db_url: str | None = None, *, redact: bool = True,  # noqa: A001 - rtca
     ``redact=False`` / ``keep_audio=True``.
     """
     url = db_url or os.environ.get("RTCAPTURE_DB") or DEFAULT_URL
-    return Recordings(open_store(url, check_orphans=False), redact=redact,
+    return Recordings(open_store(url, check_orphans=False, create=False), redact=redact,
                       keep_audio=keep_audio)

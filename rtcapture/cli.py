@@ -14,6 +14,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from .config import DEFAULT_DB_URL as DEFAULT_URL
@@ -31,12 +32,13 @@ class AppContext:
     quiet: bool = False
     _store: Store | None = field(default=None, repr=False)
 
-    def store(self) -> Store:
-        """The database, opened (and upgraded) on first use."""
+    def store(self, *, create: bool = True) -> Store:
+        """The database, opened (and upgraded) on first use; ``create=False`` for commands
+        that only read: a database that does not exist is then an error, not a new file."""
         if self._store is None:
             from .store import open_store
 
-            self._store = open_store(self.db_url)
+            self._store = open_store(self.db_url, create=create)
         return self._store
 
     def close(self) -> None:
@@ -51,6 +53,48 @@ class AppContext:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def _late_global(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    """A global option given after the command (``rtcapture demo -q``): applied as if it
+    had come before it."""
+    source = ctx.get_parameter_source(param.name or "")
+    if source in (None, ParameterSource.DEFAULT) or not isinstance(ctx.obj, AppContext):
+        return
+    app, root = ctx.obj, ctx.find_root()
+    if param.name == "db_url":
+        app.db_url = value
+        root.params["db_url"] = value
+        root.set_parameter_source("db_url", ParameterSource.COMMANDLINE)
+        return
+    if param.name == "verbose":
+        app.verbose += value
+    elif param.name == "quiet":
+        app.quiet = app.quiet or value
+    from .logs import configure_logging
+
+    configure_logging(verbose=app.verbose, quiet=app.quiet)
+
+
+GLOBAL_OPTIONS = (
+    (("--db", "db_url"), {"metavar": "URL"}),
+    (("-v", "--verbose"), {"count": True}),
+    (("-q", "--quiet"), {"is_flag": True}),
+)
+"""The global options (but --version) a command also accepts after its name."""
+
+
+def accept_global_options(command: click.Command) -> None:
+    """Let ``command`` (and a group's subcommands) take the global options after its
+    name too, hidden from its --help; an option name the command uses itself wins."""
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    for decls, extra in GLOBAL_OPTIONS:
+        if not taken & set(decls):
+            command.params.append(click.Option(decls, hidden=True, expose_value=False,
+                                               callback=_late_global, **extra))
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            accept_global_options(sub)
 
 
 COMMAND_MODULES = {
@@ -82,6 +126,7 @@ class LazyGroup(click.Group):
         if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
             module = import_module(f".commands.{COMMAND_MODULES[cmd_name]}", __package__)
             for command in module.COMMANDS:
+                accept_global_options(command)
                 self.add_command(command)
         return self.commands.get(cmd_name)
 

@@ -76,37 +76,64 @@ def frame_json(ev: EventRecord, redact: bool = True) -> dict[str, Any]:
     return record
 
 
+SHOW_WIDTH = 100
+"""``show`` lines are cut to this many characters (the key fields last, ending in ...)."""
+_TEXT_SHOWN = 40
+"""Characters of a delta, text, transcript or arguments value ``show`` quotes."""
+
+
+def _joined(*values: object, sep: str) -> str:
+    """The values that are set, joined (never a Python ``None`` in the output)."""
+    return sep.join(str(v) for v in values if v not in (None, ""))
+
+
 def _key_fields(event: dict[str, Any]) -> str:
+    """The fields ``show`` prints, most telling first (a line cut at the width loses the
+    ids, not the item kind, status, text or error)."""
     parts = []
-    for key in ("item_id", "response_id", "call_id", "audio_start_ms", "audio_end_ms",
+    item = event.get("item")
+    if isinstance(item, dict):
+        kind = _joined(item.get("type"), item.get("role"), sep="/")
+        named = _joined(kind, item.get("id") or item.get("call_id"), sep=":")
+        if named:
+            parts.append(f"item={named}")
+        if isinstance(item.get("name"), str):
+            parts.append(f"name={item['name']}")
+    response = event.get("response")
+    if isinstance(response, dict):
+        for key in ("id", "status"):
+            if response.get(key) is not None:
+                parts.append(f"{'response' if key == 'id' else 'status'}={response[key]}")
+    error = event.get("error")
+    if isinstance(error, dict):
+        said = _joined(error.get("code") or error.get("type"), error.get("message"), sep=": ")
+        parts.append(f"error={said or '?'}")
+    for key in ("delta", "text", "transcript", "arguments"):
+        value = event.get(key)
+        if isinstance(value, str) and audio_payload(event) is None:
+            shown = value if len(value) <= _TEXT_SHOWN else value[:_TEXT_SHOWN - 3] + "..."
+            parts.append(f"{key}={json.dumps(shown, ensure_ascii=False)}")
+    for key in ("item_id", "audio_start_ms", "audio_end_ms", "call_id", "response_id",
                 "previous_item_id"):
         value = event.get(key)
         if value is not None:
             parts.append(f"{key}={value}")
-    item = event.get("item")
-    if isinstance(item, dict):
-        parts.append(f"item={item.get('type')}/{item.get('role', '')}:{item.get('id')}")
-    response = event.get("response")
-    if isinstance(response, dict):
-        parts.append(f"response={response.get('id')} status={response.get('status')}")
-    for key in ("delta", "text", "transcript", "arguments"):
-        value = event.get(key)
-        if isinstance(value, str) and audio_payload(event) is None:
-            shown = value if len(value) <= 60 else value[:57] + "..."
-            parts.append(f"{key}={json.dumps(shown)}")
-    error = event.get("error")
-    if isinstance(error, dict):
-        parts.append(f"error={error.get('code')}: {error.get('message')}")
     return " ".join(parts)
 
 
+def _fit(line: str, width: int = SHOW_WIDTH) -> str:
+    return line if len(line) <= width else line[:width - 3] + "..."
+
+
 def timeline_line(ev: EventRecord) -> str:
-    """One line of ``show``: relative ms, direction, type, key fields."""
+    """One line of ``show``: relative ms, direction, type, key fields (at most
+    :data:`SHOW_WIDTH` characters)."""
     arrow = ">" if ev.direction == "client" else "<"
     ms = ev.t_ns / 1e6
     head = f"{ms:10.1f} ms {arrow} {ev.direction:6} "
     if ev.parse_error:
-        return head + f"[{ev.opcode}, {ev.size_bytes} bytes] parse error: {ev.parse_error}"
+        return _fit(head + f"[{ev.opcode}, {ev.size_bytes} bytes] parse error: "
+                    f"{ev.parse_error}")
     event = decode_event(ev.data) or {}
     detail = ""
     b64 = audio_payload(event)
@@ -116,7 +143,24 @@ def timeline_line(ev: EventRecord) -> str:
     else:
         detail = _key_fields(event)
     flag = "" if ev.delivered else " (not delivered)"
-    return redact_bytes(f"{head}{ev.type}{flag} {detail}".rstrip().encode()).decode()
+    line = redact_bytes(f"{head}{ev.type}{flag} {detail}".rstrip().encode()).decode()
+    return _fit(line)
+
+
+def session_line(rec: SessionRecord) -> str:
+    """The header line of ``show``: id, model, dialect, status, path."""
+    return _joined(f"session {rec.id}", rec.model or "-", rec.flavour, rec.status, rec.path,
+                   sep="  ")
+
+
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate most like ``word`` (a mistyped name or glob), or None if none is
+    close: what a "did you mean" hint offers."""
+    import difflib
+
+    found = difflib.get_close_matches(word.replace("*", ""), sorted(set(candidates)), n=1,
+                                      cutoff=0.5)
+    return found[0] if found else None
 
 
 def table(rows: Iterable[list[str]], headers: list[str]) -> str:

@@ -16,6 +16,19 @@ PG_ADMIN_URL = os.environ.get(
 )
 
 
+REQUIRE_EXTERNAL = os.environ.get("RTCAPTURE_REQUIRE_EXTERNAL") == "1"
+"""Set by .ci/run: a test whose external part (PostgreSQL, the Node SDK from npm) is
+missing fails instead of being skipped."""
+
+
+def external_missing(reason: str) -> None:
+    """Skip the test with ``reason`` (an external part it needs is not available here), or
+    fail it when RTCAPTURE_REQUIRE_EXTERNAL=1 (or CI) makes external parts mandatory."""
+    if REQUIRE_EXTERNAL or os.environ.get("CI"):
+        pytest.fail(f"{reason} (external parts are required: RTCAPTURE_REQUIRE_EXTERNAL=1)")
+    pytest.skip(f"{reason}; RTCAPTURE_REQUIRE_EXTERNAL=1 makes this a failure")
+
+
 def deadline(seconds: float) -> float:
     """A test timeout in seconds, scaled by RTCAPTURE_TEST_TIMEOUT_UNIT."""
     return seconds * TIMEOUT_UNIT
@@ -45,9 +58,8 @@ def _pg_available() -> bool:
 def pg_url() -> Iterator[str]:
     """A fresh PostgreSQL database on the local server, dropped afterwards."""
     if not _pg_available():
-        if os.environ.get("CI"):
-            pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432")
-        pytest.skip("PostgreSQL not reachable")
+        external_missing(f"PostgreSQL is not reachable at {PG_ADMIN_URL.split('@')[-1]} "
+                         "(set RTCAPTURE_TEST_PG)")
     from sqlalchemy import create_engine, text
 
     name = f"rtc_test_{uuid.uuid4().hex[:12]}"

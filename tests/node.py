@@ -7,7 +7,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
+from tests.conftest import external_missing
 
 NODE_PACKAGES = ["openai@6.49.0", "ws@8"]
 LIVE_NODE_PACKAGES = ["openai@7.59.0", "ws@8"]
@@ -18,9 +18,7 @@ CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "rtcapt
 def node_dir(packages: list[str] = NODE_PACKAGES, cache: Path = CACHE) -> Path:
     """A folder whose node_modules has the openai SDK and ws (RTCAPTURE_NODE_DIR or a cache)."""
     if shutil.which("node") is None or shutil.which("npm") is None:
-        if os.environ.get("CI"):
-            pytest.fail("node and npm are needed for the Node SDK tests")
-        pytest.skip("node/npm not installed")
+        external_missing("node and npm are needed for the Node SDK tests")
     given = os.environ.get("RTCAPTURE_NODE_DIR")
     folder = Path(given) if given and packages is NODE_PACKAGES else cache
     if not (folder / "node_modules" / "openai" / "package.json").exists():
@@ -29,7 +27,10 @@ def node_dir(packages: list[str] = NODE_PACKAGES, cache: Path = CACHE) -> Path:
             ["npm", "install", "--no-audit", "--no-fund", "--silent", "--prefix", str(folder),
              *packages], capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
-            pytest.fail(f"npm install failed: {result.stderr.strip()[-500:]}")
+            reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            external_missing(f"cannot install the Node openai SDK from the npm registry "
+                             f"(set RTCAPTURE_NODE_DIR to a folder where `npm install "
+                             f"{' '.join(NODE_PACKAGES)}` was run): {reason[-300:]}")
     return folder
 
 

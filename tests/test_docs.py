@@ -1,5 +1,6 @@
-"""The README documents the command line: every command and every option has help text
-and appears in the README (as sqlite-utils' docs test does)."""
+"""The README and docs/ document the command line: every command and every option has help
+text and appears in README.md or a docs/ page (as sqlite-utils' docs test does). That the
+documented command lines run is checked by tests/test_docs_run.py."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ import pytest
 
 from rtcapture.cli import cli
 
-README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).resolve().parents[1]
+README = "\n".join(path.read_text(encoding="utf-8")
+                   for path in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))])
+"""README.md and every docs/ page: where commands and options are documented."""
 
 
 def _commands() -> list[tuple[str, click.Command]]:
@@ -53,14 +57,38 @@ def test_option_has_help(name: str, option: click.Option) -> None:
 
 @pytest.mark.parametrize("name", [n for n, _ in COMMANDS])
 def test_command_in_readme(name: str) -> None:
-    """The README shows each command as typed: ``rtcapture [global options] NAME``."""
+    """The docs show each command as typed: ``rtcapture [global options] NAME``."""
     pattern = rf"rtcapture (?:-{{1,2}}[\w-]+(?: [^\s-]\S*)? )*{re.escape(name)}\b"
-    assert re.search(pattern, README), f"README never shows `rtcapture {name}`"
+    assert re.search(pattern, README), f"README and docs/ never show `rtcapture {name}`"
 
 
 @pytest.mark.parametrize("name,option", OPTIONS,
                          ids=[f"{n or 'rtcapture'} {_flag(o)}" for n, o in OPTIONS])
 def test_option_in_readme(name: str, option: click.Option) -> None:
-    """Every option is mentioned in the README."""
+    """Every option is mentioned in the README or a docs/ page."""
     assert re.search(rf"(?<![\w-]){re.escape(_flag(option))}(?![\w-])", README), \
-        f"README never mentions {_flag(option)} (rtcapture {name})"
+        f"README and docs/ never mention {_flag(option)} (rtcapture {name})"
+
+
+GLOBAL_NAMES = {opt for param in cli.params for opt in getattr(param, "opts", [])}
+
+
+@pytest.mark.parametrize("name,command", COMMANDS, ids=[n for n, _ in COMMANDS])
+def test_global_options_after_the_command(name: str, command: click.Command) -> None:
+    """Every command also takes --db, -v and -q after its name (``rtcapture demo -q``)."""
+    taken = {opt for param in command.params for opt in getattr(param, "opts", [])}
+    assert {"--db", "-v", "--verbose", "-q", "--quiet"} <= taken, name
+    assert {"--db", "-q", "-v"} <= GLOBAL_NAMES
+
+
+def test_global_options_after_the_command_apply(tmp_path) -> None:
+    """``--db`` and ``-q`` after the command act as before it."""
+    from click.testing import CliRunner
+
+    db = tmp_path / "after.db"
+    result = CliRunner().invoke(cli, ["db", "upgrade", "--db", f"sqlite:///{db}"])
+    assert result.exit_code == 0 and db.exists(), result.output
+    result = CliRunner().invoke(cli, ["sessions", "-q", "--db", f"sqlite:///{db}"])
+    assert (result.exit_code, result.output) == (0, "")
+    result = CliRunner().invoke(cli, ["sessions", "--db", f"sqlite:///{db}"])
+    assert result.stderr.strip() == "no sessions recorded yet"

@@ -197,7 +197,7 @@ def test_zero_length_file_is_a_new_empty_database(recorded: Recorded, tmp_path: 
     assert (outcomes["sessions --json"].exit_code, outcomes["sessions --json"].lines) == (0, ["[]"])
     for name in ("show", "show --jsonl", "audio", "export jsonl"):
         assert (outcomes[name].exit_code, outcomes[name].lines) == (
-            EXIT_USAGE, ["Error: no sessions recorded"]), name
+            EXIT_USAGE, [f"Error: no sessions recorded in sqlite:///{db}"]), name
     assert outcomes["export parquet"].exit_code == 0
     assert "exported 0 session(s)" in "\n".join(outcomes["export parquet"].lines)
     assert outcomes["db current"].exit_code == 0

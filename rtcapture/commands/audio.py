@@ -56,7 +56,7 @@ def audio_cmd(app: AppContext, session: str, out_dir: Path | None, per_turn: boo
       rtcapture audio last --out ./wav
       rtcapture audio @support-call --per-turn --json
     """
-    store = app.store()
+    store = app.store(create=False)
     sid = store.resolve(session)
     out = out_dir if out_dir is not None else child(Path(), f"audio-{sid}")
     if out.exists() and not out.is_dir():

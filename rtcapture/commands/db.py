@@ -36,7 +36,7 @@ def current_cmd(app: AppContext) -> None:
     Example:
       rtcapture db current
     """
-    store = app.store()
+    store = app.store(create=False)
     with store.engine.connect() as conn:
         rev = current_revision(conn)
     click.echo(f"current: {rev}  head: {head_revision()}")

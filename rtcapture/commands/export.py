@@ -97,7 +97,7 @@ def export_cmd(app: AppContext, sessions: tuple[str, ...], all_: bool, label: st
     if fmt == "jsonl" and (partition_by or keep_audio):
         raise UsageError("--partition-by and --keep-audio apply to --format parquet "
                          "(cassettes always keep every byte)")
-    store = app.store()
+    store = app.store(create=False)
     records = _select(store, sessions, all_, label, since)
     single = fmt == "jsonl" and out.suffix == ".jsonl"
     if single and len(records) != 1:

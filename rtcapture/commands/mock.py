@@ -15,7 +15,7 @@ from ..errors import UsageError
 from ..mock import Scenario, ScenarioError, load_scenario, serve_mock
 from ..mock.playback import Close, recorded_close
 from ..store.records import EventRecord
-from .options import HOST_PORT, server_ssl_context, tls_options
+from .options import HOST_PORT, listen_failure, server_ssl_context, tls_options
 
 
 async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | None,
@@ -31,7 +31,7 @@ async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | 
                             playback=playback, speed=speed, ssl=tls, close=close)
         mock = await server.__aenter__()
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise listen_failure(host, port, exc) from None
     try:
         click.echo(f"mock listening on {mock.url}", nl=True)
         click.get_text_stream("stdout").flush()
@@ -79,7 +79,7 @@ def mock_cmd(app: AppContext, listen: tuple[str, int], scenario_path: str | None
     events: list[EventRecord] | None = None
     close = None
     if playback:
-        store = app.store()
+        store = app.store(create=False)
         sid = store.resolve(playback)
         record = store.session(sid)
         events = list(store.events(sid))

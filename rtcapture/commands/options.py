@@ -49,6 +49,18 @@ class Header(click.ParamType):
         return name.strip(), text.strip()
 
 
+def listen_failure(host: str, port: int, exc: OSError) -> click.ClickException:
+    """The one-line error for a socket that cannot listen; a port in use gets the hint
+    to let the system pick one."""
+    import errno
+
+    from ..errors import UsageError
+
+    hint = " (another process holds it: --listen 127.0.0.1:0 picks a free port)" \
+        if exc.errno == errno.EADDRINUSE else ""
+    return UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}")
+
+
 def tls_options(func: F) -> F:
     """``--tls-cert`` / ``--tls-key``: also serve wss:// with this certificate."""
     func = click.option("--tls-key", type=click.Path(exists=True, dir_okay=False),

@@ -11,12 +11,13 @@ import ssl
 
 import click
 
+from ..baseurl import websocket_base
 from ..cli import AppContext, pass_app
 from ..errors import EXIT_INTERRUPTED, UsageError
 from ..proxy.listener import raise_fd_limit
 from ..proxy.recorder import Recorder, RecorderStats, is_self_target, parse_upstream
 from ..proxy.relay import RelayConfig
-from .options import HOST_PORT, server_ssl_context, tls_options
+from .options import HOST_PORT, listen_failure, server_ssl_context, tls_options
 
 DEFAULT_UPSTREAM = "wss://api.openai.com"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -36,8 +37,8 @@ def _is_loopback(host: str) -> bool:
 @click.option("--listen", type=HOST_PORT, default="127.0.0.1:8765", show_default=True,
               help="Where clients connect (port 0: any free port).")
 @click.option("--upstream", default=DEFAULT_UPSTREAM, show_default=True,
-              help="Base URL the client's path and query are appended to; 'mock' runs the "
-                   "embedded mock server.")
+              help="Base URL (ws:// or wss://; http:// and https:// mean the same) the "
+                   "client's path and query are appended to; 'mock' runs the embedded mock.")
 @click.option("--label", help="Label stored on every session (select with @label).")
 @click.option("--max-frame", type=click.IntRange(min=1024), default=16 << 20, show_default=True,
               metavar="BYTES", help="Larger messages close the session with 1009.")
@@ -79,6 +80,8 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
     host, port = listen
     if not _is_loopback(host) and not token:
         raise UsageError(f"listening on {host} (not loopback) needs --token")
+    if upstream != "mock":
+        upstream = websocket_base(upstream, "--upstream", keywords="or 'mock'")
     tls = server_ssl_context(tls_cert, tls_key)
     app.store()  # fail fast (exit 2) on a bad or unreadable database; upgrades it
     app.close()
@@ -93,7 +96,7 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+        raise listen_failure(host, port, exc) from None
 
 
 def _upstream_ssl(upstream_ca: str | None) -> ssl.SSLContext:

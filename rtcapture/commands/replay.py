@@ -17,7 +17,8 @@ from ..replay.diff import DiffOptions, DiffResult
 from ..replay.digest import SessionDigest
 from ..replay.paths import parse_ignores
 from ..replay.report import ReplayInfo, replay_lines, report_json, summary_lines, write_lines
-from ..replay.run import MOCK, ReplayRequest, diff_sessions, replay_session
+from ..replay.run import MOCK, PLAYBACK, ReplayRequest, diff_sessions, replay_session
+from ..replay.target import join_url
 from .options import HEADER
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -81,7 +82,8 @@ def _output(a: SessionDigest, b: SessionDigest, result: DiffResult, options: Dif
 @click.command(name="replay")
 @click.argument("session")
 @click.option("--target", required=True, metavar="URL|mock|playback",
-              help="Base URL (ws:// or wss://; the recorded path and query are appended), "
+              help="Base URL (ws:// or wss://; http:// and https:// mean the same; the recorded "
+                   "path and query are appended), "
                    "'mock' (the embedded mock) or 'playback' (the recording served back).")
 @click.option("--path", "path_override", metavar="PATH",
               help="Path and query to use instead of the recorded ones.")
@@ -124,13 +126,15 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
         raise UsageError("--speed and --fast cannot be combined")
     if target != MOCK and (scenario_path is not None or seed is not None):
         raise UsageError("--scenario and --seed only apply to --target mock")
+    if target not in (MOCK, PLAYBACK):
+        join_url(target, path_override or "/")  # a bad URL is a usage error before anything
     changed = _changed_diff_options(ignores, text_threshold, audio_tolerance_ms,
                                     token_tolerance, latency_tolerance_ms)
     if changed and not do_diff:
         raise UsageError(f"{changed[0]} needs --diff")
     options = _diff_options(ignores, text_threshold, audio_tolerance_ms, token_tolerance,
                             None if fast or (speed or 1.0) != 1.0 else latency_tolerance_ms)
-    store = app.store()
+    store = app.store(create=False)
     original_id = store.resolve(session)
     request = ReplayRequest(
         target=target, path=path_override, speed=speed or 1.0, fast=fast, timeout_s=timeout_s,
@@ -202,7 +206,7 @@ def diff_cmd(app: AppContext, a: str, b: str, ignores: tuple[str, ...], text_thr
     """
     options = _diff_options(ignores, text_threshold, audio_tolerance_ms, token_tolerance,
                             latency_tolerance_ms)
-    store = app.store()
+    store = app.store(create=False)
     da, db, result = diff_sessions(store, store.resolve(a), store.resolve(b), options)
     code = EXIT_OK if result.equal else EXIT_DIFFERENCES
     _output(da, db, result, options, None, report_path, code)

@@ -8,7 +8,7 @@ import json
 import click
 
 from ..cli import AppContext, pass_app
-from ..render import frame_json, session_json, table, timeline_line
+from ..render import closest, frame_json, session_json, session_line, table, timeline_line
 
 
 def _fmt_s(value: float | None) -> str:
@@ -28,7 +28,7 @@ def sessions_cmd(app: AppContext, as_json: bool, label: str | None, limit: int |
       rtcapture sessions --limit 10
       rtcapture sessions --json | jq '.[0].id'
     """
-    records = app.store().sessions(label=label, limit=limit)
+    records = app.store(create=False).sessions(label=label, limit=limit)
     if as_json:
         click.echo(json.dumps([session_json(r) for r in records], indent=2))
         return
@@ -65,20 +65,35 @@ def show_cmd(app: AppContext, session: str, type_globs: tuple[str, ...], directi
       rtcapture show @demo --type 'input_audio_buffer.speech_*,response.created' --direction server
       rtcapture show 01JC --jsonl > frames.jsonl
     """
-    store = app.store()
+    store = app.store(create=False)
     sid = store.resolve(session)
     if not jsonl:
-        rec = store.session(sid)
-        app.info(f"session {rec.id}  {rec.model or '-'}  {rec.flavour}  {rec.status}  "
-                 f"{rec.path or ''}")
+        click.echo(session_line(store.session(sid)))
     globs = [g.strip() for value in type_globs for g in value.split(",") if g.strip()]
+    seen_types: set[str] = set()
+    shown = 0
     for ev in store.events(sid, direction=direction):
         if globs and not any(fnmatch.fnmatchcase(ev.type or "", g) for g in globs):
+            seen_types.add(ev.type or "")
             continue
+        shown += 1
         if jsonl:
             click.echo(json.dumps(frame_json(ev, redact=not no_redact), ensure_ascii=False))
         else:
             click.echo(timeline_line(ev))
+    if not shown:
+        click.echo(_nothing_shown(globs, direction, seen_types), err=True)
+
+
+def _nothing_shown(globs: list[str], direction: str | None, types: set[str]) -> str:
+    """Why ``show`` printed no event, with the closest type when a --type glob is a typo."""
+    filters = [f"--type {g!r}" for g in globs] + ([f"--direction {direction}"] if direction
+                                                  else [])
+    line = "no events match " + " ".join(filters) if filters else "the session has no events"
+    hints = [hit for hit in (closest(g, types) for g in globs) if hit]
+    if hints:
+        line += f" (closest type: {', '.join(dict.fromkeys(hints))})"
+    return line
 
 
 COMMANDS = [sessions_cmd, show_cmd]

@@ -60,7 +60,7 @@ class InProcessClient:
     name = "in-process client"
 
     def __init__(self, scenario: Scenario, flavour: Flavour, *, seed: int = 0,
-                 model: str | None = None) -> None:
+                 model: str | None = None, connection: int = 0) -> None:
         self.flavour = flavour
         self.clock = VirtualClock()
         self.frames: list[LoggedFrame] = []
@@ -74,7 +74,7 @@ class InProcessClient:
         # client's handshake says nothing, as over a real socket.
         self.conn = MockConnection(_Pipe(self), scenario=scenario, seed=seed,  # type: ignore[arg-type]
                                    fast=False, flavour=flavour if flavour is Flavour.BETA
-                                   else None, model=model)
+                                   else None, model=model, connection=connection)
 
     async def start(self) -> None:
         """The server's opening events (``session.created``, ...)."""

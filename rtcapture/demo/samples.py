@@ -130,10 +130,13 @@ def _headers(flavour: Flavour) -> list[tuple[str, str]]:
     return redact_headers(headers)
 
 
-async def play(sample: Sample, flavour: Flavour, scenario: Scenario) -> InProcessClient:
-    """Run one sample's flow; the client holds the frame log and how it closed."""
+async def play(sample: Sample, flavour: Flavour, scenario: Scenario,
+               connection: int = 0) -> InProcessClient:
+    """Run one sample's flow (as the mock's ``connection``-th connection, which gives it
+    ids of its own); the client holds the frame log and how it closed."""
     model = BETA_MODEL if flavour is Flavour.BETA else GA_MODEL
-    client = InProcessClient(scenario, flavour, seed=SEED, model=model)
+    client = InProcessClient(scenario, flavour, seed=SEED, model=model,
+                             connection=connection)
     await client.start()
     await sample.run(F.Script(client, fmt=sample.fmt))
     await client.close()
@@ -177,7 +180,7 @@ def generate_samples(scenarios_dir: Path, out_dir: Path) -> list[Path]:
             index = 0
             for sample in SAMPLES:
                 for flavour in DIALECTS:
-                    client = asyncio.run(play(sample, flavour, scenario))
+                    client = asyncio.run(play(sample, flavour, scenario, index))
                     rec, events = build_session(sample, flavour, index, client)
                     store.save_session(rec, events)
                     path = out_dir / sample_filename(sample, flavour)

@@ -4,7 +4,12 @@ table, the stored session), so the tour shows what a user will find in them."""
 
 from __future__ import annotations
 
+import importlib.util
 import shlex
+import shutil
+import sys
+import sysconfig
+from pathlib import Path
 from typing import Any
 
 import click
@@ -112,22 +117,48 @@ def _files(result: DemoResult) -> list[str]:
     return [*lines, ""]
 
 
+def _on_path(name: str, wanted: Path) -> bool:
+    """Whether the shell's ``name`` is ``wanted`` (the running rtcapture's own)."""
+    found = shutil.which(name)
+    try:
+        return found is not None and Path(found).samefile(wanted)
+    except OSError:
+        return False
+
+
+def _programs() -> tuple[list[str], str, str]:
+    """Lines to run first, and how to call rtcapture and python so that the commands work
+    as printed: a virtualenv that is not active gets its activation line; an install
+    outside one gets full paths."""
+    scripts = Path(sysconfig.get_path("scripts"))
+    if _on_path("rtcapture", scripts / "rtcapture") and _on_path("python", Path(sys.executable)):
+        return [], "rtcapture", "python"
+    if sys.prefix != sys.base_prefix:
+        activate = shlex.quote(str(Path(sys.prefix) / "bin" / "activate"))
+        return [f"  . {activate}   # puts this rtcapture and its python on PATH"], \
+            "rtcapture", "python"
+    return [], shlex.quote(str(scripts / "rtcapture")), shlex.quote(sys.executable)
+
+
 def _next(result: DemoResult) -> list[str]:
     options = result.options
+    first, rt, python = _programs()
     if options.own_db:
-        rt = "rtcapture"
-        lines = [f"  cd {shlex.quote(str(options.out))}      # its rtcapture.db is the "
+        lines = [*first, f"  cd {shlex.quote(str(options.out))}      # its rtcapture.db is the "
                  "default database there"]
         data = DATASET_DIR
     else:
-        rt = f"rtcapture --db {shlex.quote(redact_url(options.database))}"
-        lines = []
+        rt = f"{rt} --db {shlex.quote(redact_url(options.database))}"
+        lines = first
         data = shlex.quote(str(options.out / DATASET_DIR))
+    if importlib.util.find_spec("pandas") is None:
+        lines.append(f"  {python} -m pip install pandas      # the 'analysis' extra, for the "
+                     "last line")
     lines += [
         f"  {rt} sessions",
         f"  {rt} show @{DEMO_LABEL} --type 'response.*'",
         f"  {rt} replay @{DEMO_LABEL} --target playback --diff",
-        f"  python -c \"import pandas as pd; print(pd.read_parquet('{data}/responses'))\"",
+        f"  {python} -c \"import pandas as pd; print(pd.read_parquet('{data}/responses'))\"",
         "",
         "  Then record your own agent: rtcapture record --upstream wss://api.openai.com",
         "  and point its client at ws://127.0.0.1:8765/v1 (the README shows how for the "

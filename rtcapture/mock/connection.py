@@ -46,7 +46,7 @@ from . import validate as V
 from .audio_input import InputAudio
 from .director import Director
 from .errors import MockError
-from .ids import IdFactory
+from .ids import IdFactory, connection_seed
 from .scenario import Scenario
 from .session import SessionState
 from .state import ROOT, Conversation
@@ -74,14 +74,15 @@ class MockConnection(TurnsMixin):
     """State and handlers of one client connection."""
 
     def __init__(self, ws: ServerConnection | None, *, scenario: Scenario, seed: int,
-                 fast: bool, flavour: Flavour | None, model: str | None) -> None:
+                 fast: bool, flavour: Flavour | None, model: str | None,
+                 connection: int = 0) -> None:
         self.ws = ws
         self.seed = seed
         self.fast = fast
         self.flavour_fixed = flavour is not None
         self.flavour = flavour or Flavour.GA
         self.model = model
-        self.ids = IdFactory(seed)
+        self.ids = IdFactory(connection_seed(seed, scenario.name, connection))
         self.session_id = self.ids.new("sess")
         self.session = SessionState(self.flavour, model, self.session_id)
         self.conversation = Conversation(self.flavour, self.ids.new("conv"))

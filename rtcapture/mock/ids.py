@@ -2,6 +2,8 @@
 
 Each id is a hash of (seed, kind, n-th id of that kind), so ids do not depend on the
 interleaving of different kinds: the 3rd item of a connection always gets the same id.
+The seed of a connection is :func:`connection_seed`: the mock's seed, scenario and the
+connection's number, so no two connections (nor two scenarios) share ids.
 """
 
 from __future__ import annotations
@@ -23,6 +25,12 @@ def _base62(digest: bytes, length: int) -> str:
         value, rem = divmod(value, 62)
         chars.append(_BASE62[rem])
     return "".join(chars)
+
+
+def connection_seed(seed: int, scenario: str, connection: int) -> str:
+    """The id seed of the ``connection``-th connection (0-based) of a mock running
+    ``scenario`` with ``seed``: unique per connection, the same on every run."""
+    return f"{seed}/{scenario}/{connection}"
 
 
 class IdFactory:

@@ -8,6 +8,7 @@ when offered; the dialect comes from the handshake (``OpenAI-Beta`` header or th
 
 from __future__ import annotations
 
+import itertools
 import logging
 import ssl as ssl_module
 from collections.abc import AsyncIterator, Sequence
@@ -82,6 +83,7 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
     cues = build_cues(playback) if playback is not None else None
     t_clients = client_times(playback) if playback is not None else []
     holder: list[MockServer] = []
+    connections = itertools.count()  # each connection's number: part of its id seed
 
     async def handler(ws: ServerConnection) -> None:
         request = ws.request
@@ -100,7 +102,8 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
         flavour = flavour_from_handshake(request.headers.raw_items(),
                                          offered_subprotocols(request.headers))
         conn = MockConnection(ws, scenario=scenario, seed=seed, fast=fast, flavour=flavour,
-                              model=model_from_path(request.path))
+                              model=model_from_path(request.path),
+                              connection=next(connections))
         if holder and holder[0].keep_connections:
             conn.keep_sent = True
             holder[0].connections.append(conn)

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
+from ..baseurl import websocket_base
 from ..errors import UsageError
 from ..protocol import (
     KEY_SUBPROTOCOL_PREFIX,
@@ -31,7 +32,6 @@ FORWARDED_HEADERS = ("openai-beta", "openai-organization", "openai-project")
 """Recorded handshake headers a replay sends again (they keep the dialect and account)."""
 _DROPPED_SUBPROTOCOL_PREFIXES = ("rtcapture-token.",)
 _URL_RE = re.compile(r"\b(?:wss?|https?)://[^\s'\"]+")
-_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 
 
 @dataclass(frozen=True)
@@ -77,15 +77,11 @@ def recorded_path(session: SessionRecord) -> str:
 
 def join_url(base: str, path: str) -> str:
     """``base`` (a ws/wss/http/https URL) with ``path`` (path and query) appended."""
-    parts = urlsplit(base.strip())
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None or not parts.netloc:
-        raise UsageError(f"--target must be a ws:// or wss:// URL, 'mock' or 'playback', "
-                         f"not {redact_url(base)!r}")
+    parts = urlsplit(websocket_base(base, "--target", keywords="'mock' or 'playback'"))
     if not path.startswith("/"):
         raise UsageError(f"--path must start with '/', not {path!r}")
     extra = urlsplit(path)
-    return urlunsplit((scheme, parts.netloc, parts.path.rstrip("/") + extra.path,
+    return urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/") + extra.path,
                        extra.query, ""))
 
 

@@ -82,6 +82,17 @@ def sqlite_dir(engine: Engine) -> Path | None:
     return Path(db).expanduser().resolve().parent
 
 
+def require_existing(engine: Engine, url: str) -> None:
+    """Raise :class:`StoreError` when ``url`` names a SQLite file that does not exist
+    (read-only commands must not create one: a typo in ``--db`` would leave a stray file).
+    An existing file, even empty, and server databases are opened as usual."""
+    hint = "nothing recorded there yet: record first, or point --db / RTCAPTURE_DB at a " \
+        "recording"
+    db = engine.url.database
+    if sqlite_dir(engine) is not None and db and not Path(db).expanduser().is_file():
+        raise StoreError(f"no database at {redact_url(url)} ({hint})")
+
+
 def unwritable_dir_hint(engine: Engine) -> str:
     """For a SQLite file whose directory cannot be written, a note saying so (SQLite creates
     the database and, in WAL mode, its -wal and -shm files there, readers included)."""

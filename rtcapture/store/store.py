@@ -15,7 +15,7 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlch
 from ..config import DEFAULT_DB_URL as DEFAULT_URL
 from ..errors import StoreError, UsageError, first_line
 from ..protocol import redact_url
-from .db import make_engine, unwritable_dir_hint, upgrade
+from .db import make_engine, require_existing, unwritable_dir_hint, upgrade
 from .models import Event, Recorder, Session
 from .records import SORT_COLUMNS, EventRecord, SessionQuery, SessionRecord, Status, utcnow
 
@@ -23,6 +23,9 @@ HEARTBEAT_S = 2.0
 """How often a live recorder refreshes its heartbeat."""
 STALE_AFTER_S = 15.0
 """A recorder silent for this long is presumed dead; its open sessions become incomplete."""
+
+AMBIGUOUS_SHOWN = 5
+"""An ambiguous session prefix lists at most this many of the ids it matches."""
 
 _SESSION_COLUMNS = {
     "started": "started_at",
@@ -340,7 +343,7 @@ class Store:
                 if row is None:
                     what = "no sessions recorded" if selector == "last" else \
                         f"no session labelled {selector[1:]!r}"
-                    raise UsageError(what)
+                    raise UsageError(f"{what} in {self.url}")
                 return str(row[0])
             if not selector:
                 raise UsageError("empty session id")
@@ -349,11 +352,15 @@ class Store:
                 return str(exact[0])
             pattern = _like_escape(selector)
             matches = [r[0] for r in conn.execute(
-                select(Session.id).where(Session.id.like(pattern + "%", escape="\\")).limit(2))]
+                select(Session.id).where(Session.id.like(pattern + "%", escape="\\"))
+                .order_by(Session.id).limit(AMBIGUOUS_SHOWN + 1))]
         if not matches:
-            raise UsageError(f"no session matches {selector!r}")
+            raise UsageError(f"no session matches {selector!r} in {self.url}")
         if len(matches) > 1:
-            raise UsageError(f"session prefix {selector!r} is ambiguous")
+            shown = ", ".join(matches[:AMBIGUOUS_SHOWN])
+            more = " ..." if len(matches) > AMBIGUOUS_SHOWN else ""
+            raise UsageError(f"session prefix {selector!r} is ambiguous: {shown}{more} "
+                             "(give more characters)")
         return str(matches[0])
 
     def events(self, session_id: str, direction: str | None = None,
@@ -420,10 +427,17 @@ def _pid_alive(pid: int) -> bool:
     return state not in (b"Z", b"X")
 
 
-def open_store(url: str | None = None, *, check_orphans: bool = True) -> Store:
-    """Open (and upgrade) the database at ``url``; mark dead recorders' sessions incomplete."""
+def open_store(url: str | None = None, *, check_orphans: bool = True,
+               create: bool = True) -> Store:
+    """Open (and upgrade) the database at ``url``; mark dead recorders' sessions incomplete.
+
+    With ``create=False`` (the commands that only read) a database that does not exist, or
+    holds no rtcapture tables, is an error instead of being created.
+    """
     engine = make_engine(url or DEFAULT_URL)
     try:
+        if not create:
+            require_existing(engine, str(url or DEFAULT_URL))
         upgrade(engine)
         store = Store(engine)
         if check_orphans:

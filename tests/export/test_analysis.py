@@ -6,6 +6,7 @@ import builtins
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 import rtcapture
@@ -39,12 +40,14 @@ def test_frames_match_the_parquet_tables(db_url):
 
 def test_unknown_session_is_a_clear_error(sqlite_url):
     """A selector that matches nothing raises the same one-line error as the CLI."""
+    open_store(sqlite_url).close()
     with rtcapture.open(sqlite_url) as rec, pytest.raises(Exception, match="no session"):
         rec.events("nope")
 
 
 def test_missing_pandas_says_how_to_install(sqlite_url, monkeypatch):
     """Without pandas, the API names the extra to install."""
+    open_store(sqlite_url).close()
     real_import = builtins.__import__
 
     def no_pandas(name, *args, **kwargs):
@@ -53,7 +56,7 @@ def test_missing_pandas_says_how_to_install(sqlite_url, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_pandas)
-    with rtcapture.open(sqlite_url) as rec, pytest.raises(ImportError, match=r"rtcapture\[pandas\]"):
+    with rtcapture.open(sqlite_url) as rec, pytest.raises(ImportError, match=r"pip install pandas \(the 'analysis' extra\)"):
         rec.sessions()
 
 
@@ -63,3 +66,27 @@ def test_import_rtcapture_stays_light():
             "print(sorted(m for m in ('pandas', 'pyarrow', 'sqlalchemy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_nullable_integers_stay_integers(sqlite_url):
+    """A nullable integer column (close_code of a session still open) reads as pandas'
+    Int64 with <NA>, not float64; booleans as ``boolean``."""
+    store = open_store(sqlite_url)
+    closed = make_three_turns(store, Flavour.GA)
+    store.update_session(closed, close_code=1000)
+    make_three_turns(store, Flavour.BETA)
+    store.close()
+    with rtcapture.open(sqlite_url) as rec:
+        sessions = rec.sessions()
+        events = rec.events(closed)
+    assert str(sessions["close_code"].dtype) == "Int64"
+    codes = dict(zip(sessions["session_id"], sessions["close_code"], strict=True))
+    assert codes[closed] == 1000 and codes[next(i for i in codes if i != closed)] is pd.NA
+    assert str(events["seq"].dtype) == "Int64" and str(events["parse_error"].dtype) == "boolean"
+
+
+def test_open_never_creates_a_database(tmp_path):
+    """rtcapture.open on a path with no database is an error, and leaves no file."""
+    with pytest.raises(Exception, match="no database at"):
+        rtcapture.open(f"sqlite:///{tmp_path / 'typo.db'}")
+    assert list(tmp_path.iterdir()) == []

@@ -70,3 +70,29 @@ async def test_pacing_does_not_change_the_bytes() -> None:
                                       {"after_tool": "*", "reply": "It is {tool_output}."}]})
     assert await drive(seed=1, fast=False, scenario=paced) == await drive(seed=1,
                                                                           scenario=paced)
+
+
+async def _ids_per_connection(seed: int, scenario: Scenario = SCENARIO) -> list[list[str]]:
+    """Three connections to one mock, one after the other: each one's session and item ids."""
+    found = []
+    async with serve_mock(seed=seed, fast=True, scenario=scenario) as mock:
+        for _ in range(3):
+            client = await RawClient.open(mock.url)
+            created = await client.until("session.created")
+            await client.send(user_text("hello"))
+            added = await client.until("conversation.item.added")
+            await client.close()
+            found.append([created[-1]["session"]["id"], added[-1]["item"]["id"]])
+    return found
+
+
+async def test_ids_unique_per_connection_and_reproducible() -> None:
+    """With one fixed seed, every connection gets ids of its own (item ids do not collide
+    across sessions); the same seed and scenario give the same ids per connection again,
+    another scenario other ids."""
+    first = await _ids_per_connection(seed=0)
+    flat = [i for ids in first for i in ids]
+    assert len(set(flat)) == len(flat), first
+    assert await _ids_per_connection(seed=0) == first
+    named = parse_scenario({"name": "other", "rules": []})
+    assert not set(flat) & {i for ids in await _ids_per_connection(0, named) for i in ids}

@@ -17,7 +17,7 @@ from .procs import start_recorder
 @pytest.mark.parametrize(("args", "message"), [
     (["record", "--listen", "0.0.0.0:0"], "needs --token"),
     (["record", "--listen", "nonsense"], "HOST:PORT"),
-    (["record", "--upstream", "http://example.invalid"], "invalid upstream URL"),
+    (["record", "--upstream", "ftp://example.invalid"], "--upstream must be a ws://, wss://"),
     (["record", "--upstream", "ws://127.0.0.1:9/x?y=1"], "takes no query"),
     (["record", "--listen", "127.0.0.1:18765", "--upstream", "ws://127.0.0.1:18765"],
      "points at the recorder itself"),
