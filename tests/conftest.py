@@ -8,6 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
+pytest_plugins = ["pytester"]
+"""The plugin tests (tests/plugin) run sample projects through pytester."""
+
 TIMEOUT_UNIT = float(os.environ.get("RTCAPTURE_TEST_TIMEOUT_UNIT", "1.0"))
 """Scale every test deadline by this (slow machines: set it above 1)."""
 

@@ -19,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from ..errors import UsageError
-from ..proxy.relay import TOKEN_HEADER
+from ..proxy.handshake import TOKEN_HEADER
 from ..report import ReportOptions, render_report
 from ..store import SORT_COLUMNS, SessionQuery, Status, Store
 from .pages import LIST_CSP, PAIR_CSP, message_page, pair_page, sessions_page

@@ -15,8 +15,6 @@ import pytest
 
 from tests.conftest import deadline
 
-pytest_plugins = ["pytester"]
-
 _LISTENING = re.compile(r"mock listening on (ws://127\.0\.0\.1:(\d+))")
 
 
