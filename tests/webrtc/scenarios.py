@@ -1,0 +1,141 @@
+"""WebRTC scenarios, run by ``netns.run_scenario`` inside a loopback-only namespace.
+
+``python -m tests.webrtc.scenarios NAME 'JSON ARGS'`` runs one and prints its result as
+JSON on the last line of stdout. Servers are the real ``rtcapture`` CLI in child processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+from rtcapture.mock.synth import silence, synthesize
+from rtcapture.codec import encode_samples
+from rtcapture.protocol import PCM16
+
+from .browser import open_call
+from .netns import NETNS_ENV
+
+UNIT = float(os.environ.get("RTCAPTURE_TEST_TIMEOUT_UNIT", "1"))
+_URL = re.compile(rb"(wss?)://([0-9.]+):(\d+)")
+
+
+def speech(text: str, lead_ms: float = 300, tail_ms: float = 900) -> bytes:
+    """Speech-like PCM16 24 kHz with silence around it (the mock's VAD hears it)."""
+    import numpy as np
+
+    samples = synthesize(text, 24000, voice="user-voice").samples
+    return encode_samples(np.concatenate([silence(lead_ms, 24000), samples,
+                                          silence(tail_ms, 24000)]), PCM16)
+
+
+@contextlib.asynccontextmanager
+async def rtcapture(*args: str) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """``python -m rtcapture ARGS`` until the block ends; yields its printed base URL."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rtcapture", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(30 * UNIT):
+            while True:
+                line = await proc.stdout.readline()
+                if not line:
+                    err = await proc.stderr.read() if proc.stderr else b""
+                    raise RuntimeError(f"rtcapture {args[0]} exited: {err.decode()[-2000:]}")
+                match = _URL.search(line)
+                if match:
+                    break
+        url = f"http://{match.group(2).decode()}:{match.group(3).decode()}"
+        drain = asyncio.create_task(_drain(proc))
+        yield url, proc
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(2)
+            try:
+                async with asyncio.timeout(20 * UNIT):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        with contextlib.suppress(NameError):
+            await drain
+
+
+async def _drain(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stdout is not None
+    while await proc.stdout.readline():
+        pass
+
+
+def _isolated() -> None:
+    """Refuse to run outside a namespace whose only interface is loopback."""
+    names = [name for _, name in socket.if_nameindex()]
+    if os.environ.get(NETNS_ENV) != "1" or names != ["lo"]:
+        raise SystemExit(f"not in a loopback-only namespace (interfaces: {names})")
+
+
+async def mock_call(fast: bool = False) -> dict[str, Any]:
+    """A text turn, then a server-VAD voice turn with a barge-in, straight at the mock."""
+    args = ["mock", "--listen", "127.0.0.1:0"] + (["--fast"] if fast else [])
+    async with rtcapture(*args) as (base, _proc):
+        call = await open_call(base, path="/v1/realtime/calls?model=gpt-realtime")
+        return await converse(call) | {"status": call.answer.status if call.answer else None,
+                                       "location": call.answer.header("Location")
+                                       if call.answer else None}
+
+
+async def converse(call: Any) -> dict[str, Any]:
+    """The acceptance conversation: text turn, voice turn, barge-in; then hang up."""
+    t = 20 * UNIT
+    await call.until("session.created", t)
+    call.send({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user",
+        "content": [{"type": "input_text", "text": "Tell me a long story about the sea."}]}})
+    call.send({"type": "response.create"})
+    await call.until("response.done", t)
+    await call.until("output_audio_buffer.stopped", t)
+    mark = len(call.received)
+    user = speech("What is the weather like in Paris today?")
+    call.mic.play(user, "user-1")
+    await call.until("input_audio_buffer.speech_stopped", t, mark)
+    await call.until("output_audio_buffer.started", t, mark)
+    interrupt = speech("Stop, stop, wait a moment please.", lead_ms=100)
+    call.mic.play(interrupt, "user-2")
+    await call.until("output_audio_buffer.cleared", t, mark)
+    await call.until("conversation.item.truncated", t, mark)
+    async with asyncio.timeout(t):
+        await call.mic.drained.wait()
+    await call.close()
+    return {"sent": call.sent, "received": call.received, "types": call.types(),
+            "heard_bytes": len(call.heard),
+            "heard_peak": _peak(bytes(call.heard)), "mic_bytes": len(user) + len(interrupt)}
+
+
+def _peak(pcm: bytes) -> int:
+    import numpy as np
+
+    samples = np.frombuffer(pcm[: len(pcm) - len(pcm) % 2], dtype="<i2")
+    return int(np.abs(samples.astype(np.int32)).max()) if samples.size else 0
+
+
+SCENARIOS = {"mock_call": mock_call}
+
+
+def main() -> None:
+    _isolated()
+    name, args = sys.argv[1], json.loads(sys.argv[2])
+    result = asyncio.run(SCENARIOS[name](**args))
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()
