@@ -12,13 +12,12 @@ import json
 import os
 import re
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-from rtcapture.mock.synth import silence, synthesize
 from rtcapture.codec import encode_samples
+from rtcapture.mock.synth import silence, synthesize
 from rtcapture.protocol import PCM16
 
 from .browser import open_call
