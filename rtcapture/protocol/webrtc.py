@@ -24,8 +24,6 @@ SDP_TYPE = "application/sdp"
 OUTPUT_AUDIO_BUFFER_STARTED = "output_audio_buffer.started"
 OUTPUT_AUDIO_BUFFER_STOPPED = "output_audio_buffer.stopped"
 OUTPUT_AUDIO_BUFFER_CLEARED = "output_audio_buffer.cleared"
-MEDIA_OPCODE = "media"
-"""Opcode of the rows holding a WebRTC track's decoded audio (see ``docs/webrtc.md``)."""
 MEDIA_RATE = 24000
 """Media rows carry PCM16 mono at this rate, the Realtime API's default format."""
 

@@ -115,7 +115,8 @@ class Listener:
                  sessions: Callable[[], int],
                  session_failed: Callable[[asyncio.Protocol, BaseException], None], *,
                  tls: ssl.SSLContext | None = None,
-                 fds_per_session: int = FDS_PER_SESSION) -> None:
+                 fds_per_session: int = FDS_PER_SESSION,
+                 route: Callable[[asyncio.Protocol], asyncio.Protocol] | None = None) -> None:
         self.host = host
         self.port = port
         self.new_session = new_session
@@ -126,6 +127,8 @@ class Listener:
         """A session's connection was never made (failed TLS handshake, shutdown)."""
         self.tls = tls
         self.fds_per_session = fds_per_session
+        self.route = route
+        """Wraps a session's protocol for the wire (WebRTC: a ``POST`` goes elsewhere)."""
         self.sockets: list[socket.socket] = []
         self.budget: int | None = None
         self.refused = 0
@@ -234,14 +237,16 @@ class Listener:
                 self._pause(retry=RETRY_S)  # descriptors held outside the budget
                 return
             if self._room(self.fds_per_session):
-                self._connect(conn, self.new_session())
+                session = self.new_session()
+                self._connect(conn, session, self.route(session) if self.route else None)
             else:
                 self._refuse(conn)
 
-    def _connect(self, conn: socket.socket, protocol: asyncio.Protocol) -> None:
+    def _connect(self, conn: socket.socket, protocol: asyncio.Protocol,
+                 wire: asyncio.Protocol | None = None) -> None:
         assert self._loop is not None
         task = self._loop.create_task(
-            self._loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.tls),
+            self._loop.connect_accepted_socket(lambda: wire or protocol, conn, ssl=self.tls),
             name="rtcapture-accept")
         self._tasks.add(task)
         task.add_done_callback(lambda t: self._connected(t, protocol))

@@ -72,6 +72,8 @@ class PcmTrack(MediaStreamTrack):
         """Milliseconds played so far per tag."""
         self.drained = asyncio.Event()
         self.drained.set()
+        self.sent: bytearray | None = None
+        """When set to a bytearray, every sample sent (silence included) is kept in it."""
 
     @property
     def playing(self) -> str | None:
@@ -116,6 +118,8 @@ class PcmTrack(MediaStreamTrack):
                 self._queue.popleft()
                 finished.append(tag)
         chunk += bytes(BYTES_PER_FRAME - len(chunk))
+        if self.sent is not None:
+            self.sent += chunk
         frame = pcm_frame(bytes(chunk), self._pts)
         self._pts += SAMPLES_PER_FRAME
         if not self._queue:

@@ -64,14 +64,25 @@ class WebRTCMockConnection(MockConnection):
         self.items: dict[str, str] = {}
         """Response id -> the assistant item its audio belongs to."""
         self.spawned: set[asyncio.Task[None]] = set()
+        self.generated: set[str] = set()
+        """Responses whose audio is complete (``response.output_audio.done`` went out)."""
+        self.idle: set[str] = set()
+        """Responses whose queued audio has all played (more may still come)."""
 
     async def send(self, event: dict[str, Any]) -> None:
-        if event.get("type") == self.names.audio_delta:
+        kind = event.get("type")
+        if kind == self.names.audio_delta:
             rid = str(event.get("response_id") or "")
             self.items.setdefault(rid, str(event.get("item_id") or ""))
+            self.idle.discard(rid)
             self.track.play(base64.b64decode(event["delta"]), rid)
             return
         await super().send(event)
+        if kind == self.names.audio_done:
+            rid = str(event.get("response_id") or "")
+            self.generated.add(rid)
+            if rid in self.idle:
+                await self._stopped(rid)
 
     def spawn_send(self, event: dict[str, Any]) -> None:
         """Send from a synchronous callback (the track's)."""
@@ -83,7 +94,19 @@ class WebRTCMockConnection(MockConnection):
         self.spawn_send({"type": OUTPUT_AUDIO_BUFFER_STARTED, "response_id": tag})
 
     def audio_finished(self, tag: str) -> None:
-        self.spawn_send({"type": OUTPUT_AUDIO_BUFFER_STOPPED, "response_id": tag})
+        """The track played all it had of ``tag``: stopped, once its audio is complete."""
+        if tag in self.generated:
+            task = asyncio.get_running_loop().create_task(self._stopped(tag))
+            self.spawned.add(task)
+            task.add_done_callback(self.spawned.discard)
+        else:
+            self.idle.add(tag)
+
+    async def _stopped(self, tag: str) -> None:
+        if tag in self.generated:
+            self.generated.discard(tag)
+            self.idle.discard(tag)
+            await self.send({"type": OUTPUT_AUDIO_BUFFER_STOPPED, "response_id": tag})
 
     async def on_vad(self, vad_event: VadEvent) -> None:
         await super().on_vad(vad_event)
@@ -95,7 +118,8 @@ class WebRTCMockConnection(MockConnection):
         playing = self.track.playing
         if playing is None and not always:
             return
-        self.track.clear()
+        for tag in self.track.clear():
+            self.generated.discard(tag)
         await self.send({"type": OUTPUT_AUDIO_BUFFER_CLEARED, "response_id": playing})
         item_id = self.items.get(playing or "")
         if not item_id:

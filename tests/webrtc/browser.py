@@ -49,6 +49,14 @@ class BrowserCall:
         if isinstance(pred, str):
             kind = pred
             pred = lambda e: e.get("type") == kind  # noqa: E731
+        try:
+            return await self._until(pred, timeout, start)
+        except TimeoutError:
+            raise TimeoutError(f"no matching event within {timeout:g} s; received after "
+                               f"#{start}: {self.types()[start:]}") from None
+
+    async def _until(self, pred: Callable[[dict[str, Any]], bool], timeout: float,
+                     start: int) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             seen = start
             while True:
@@ -87,6 +95,7 @@ async def open_call(base: str, *, path: str = "/v1/realtime/calls",
     pc = new_peer()
     channel = pc.createDataChannel("oai-events")
     mic = PcmTrack()
+    mic.sent = bytearray()  # aiortc pulls frames once DTLS is up: this is what was sent
     pc.addTrack(mic)
     call = BrowserCall(pc, channel, mic)
     opened = asyncio.Event()

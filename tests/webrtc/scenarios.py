@@ -7,6 +7,7 @@ JSON on the last line of stdout. Servers are the real ``rtcapture`` CLI in child
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import os
@@ -23,6 +24,9 @@ from rtcapture.protocol import PCM16
 from .browser import open_call
 from .netns import NETNS_ENV
 
+JITTER_HOLD_MS = 100
+"""Held back at the end of a stream: aiortc's jitter buffer releases a packet once 4 more
+are queued (80 ms), and the sender's resampler and Opus encoder keep up to one frame."""
 UNIT = float(os.environ.get("RTCAPTURE_TEST_TIMEOUT_UNIT", "1"))
 _URL = re.compile(rb"(wss?)://([0-9.]+):(\d+)")
 
@@ -92,7 +96,7 @@ async def mock_call(fast: bool = False) -> dict[str, Any]:
                                        if call.answer else None}
 
 
-async def converse(call: Any) -> dict[str, Any]:
+async def converse(call: Any, wait_recorded: Any = None) -> dict[str, Any]:
     """The acceptance conversation: text turn, voice turn, barge-in; then hang up."""
     t = 20 * UNIT
     await call.until("session.created", t)
@@ -109,10 +113,16 @@ async def converse(call: Any) -> dict[str, Any]:
     await call.until("output_audio_buffer.started", t, mark)
     interrupt = speech("Stop, stop, wait a moment please.", lead_ms=100)
     call.mic.play(interrupt, "user-2")
-    await call.until("output_audio_buffer.cleared", t, mark)
+    cleared = await call.until("output_audio_buffer.cleared", t, mark)
     await call.until("conversation.item.truncated", t, mark)
+    # the answer to the interruption, heard to its end
+    await call.until(lambda e: e.get("type") == "output_audio_buffer.stopped" and
+                     e.get("response_id") != cleared.get("response_id"), t, mark)
     async with asyncio.timeout(t):
         await call.mic.drained.wait()
+    call.mic.stop()  # the microphone goes quiet: what it sent is final
+    if wait_recorded is not None:
+        await wait_recorded(len(call.mic.sent or b"") // 48)
     await call.close()
     return {"sent": call.sent, "received": call.received, "types": call.types(),
             "heard_bytes": len(call.heard),
@@ -126,7 +136,40 @@ def _peak(pcm: bytes) -> int:
     return int(np.abs(samples.astype(np.int32)).max()) if samples.size else 0
 
 
-SCENARIOS = {"mock_call": mock_call}
+async def record_call(db: str, session: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The acceptance conversation through ``rtcapture record`` -> ``rtcapture mock``."""
+    async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
+            rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+                      mock.replace("http://", "ws://"), "--label", "webrtc") as (base, proc):
+        call = await open_call(base, path="/v1/realtime/calls?model=gpt-realtime",
+                               session=session)
+        assert call.answer is not None and call.answer.status == 201, call.answer
+        result = await converse(call, lambda ms: _recorded_input(db, ms))
+        result["location"] = call.answer.header("Location")
+        result["mic_sent_b64"] = base64.b64encode(bytes(call.mic.sent)).decode()
+        result["heard_b64"] = base64.b64encode(bytes(call.heard)).decode()
+    return result
+
+
+async def _recorded_input(db: str, sent_ms: float) -> None:
+    """Wait until the recorder has stored the input audio it can have (deadline)."""
+    from rtcapture.protocol import INPUT_AUDIO_APPEND
+    from rtcapture.store import open_store
+
+    # held back: aiortc's jitter buffer (4 packets) and the media chunk still open
+    target = sent_ms - JITTER_HOLD_MS - 100 - 20
+    store = open_store(db)
+    async with asyncio.timeout(20 * UNIT):
+        while True:
+            sid = store.resolve("last")
+            got = sum(e.audio_bytes for e in store.events(sid)
+                      if e.opcode == "media" and e.type == INPUT_AUDIO_APPEND) / 48
+            if got >= target:
+                return
+            await asyncio.sleep(0.05)  # polling the database for a condition
+
+
+SCENARIOS = {"mock_call": mock_call, "record_call": record_call}
 
 
 def main() -> None:
