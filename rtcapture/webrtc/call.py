@@ -65,9 +65,11 @@ class RecordedCall:
         clock = self.clock_ns
         self.media = {
             Direction.CLIENT: MediaRecorder(Direction.CLIENT, self.next_seq, clock,
-                                            self._emit_media),
+                                            self._emit_media,
+                                            lambda: Direction.SERVER not in self.gone),
             Direction.SERVER: MediaRecorder(Direction.SERVER, self.next_seq, clock,
-                                            self._emit_media),
+                                            self._emit_media,
+                                            lambda: Direction.CLIENT not in self.gone),
         }
         self.to_upstream = RelayTrack(self.media[Direction.CLIENT].frame)
         self.to_client = RelayTrack(self.media[Direction.SERVER].frame)
@@ -83,9 +85,8 @@ class RecordedCall:
         self.seq += 1
         return seq
 
-    def _emit_media(self, direction: Direction, seq: int, t_ns: int, data: bytes) -> None:
-        delivered = (Direction.CLIENT if direction is Direction.SERVER else Direction.SERVER) \
-            not in self.gone
+    def _emit_media(self, direction: Direction, seq: int, t_ns: int, delivered: bool,
+                    data: bytes) -> None:
         self.sink.control({"op": "media", "no": self.no, "seq": seq,
                            "server": direction is Direction.SERVER, "delivered": delivered,
                            "t_ns": t_ns, "wall_ns": self.t0_wall_ns + t_ns,

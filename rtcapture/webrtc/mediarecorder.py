@@ -41,21 +41,25 @@ class _Chunk:
     ms: float = 0.0
     response_id: str | None = None
     item_id: str | None = None
+    delivered: bool = True
 
 
-Emit = Callable[[Direction, int, int, bytes], None]
-"""(direction, seq, t_ns, JSON event bytes) -> stores one media row."""
+Emit = Callable[[Direction, int, int, bool, bytes], None]
+"""(direction, seq, t_ns, delivered, JSON event bytes) -> stores one media row."""
 
 
 class MediaRecorder:
     """Turns one direction's relayed frames into media rows."""
 
     def __init__(self, direction: Direction, next_seq: Callable[[], int],
-                 clock_ns: Callable[[], int], emit: Emit) -> None:
+                 clock_ns: Callable[[], int], emit: Emit,
+                 delivered: Callable[[], bool] = lambda: True) -> None:
         self.direction = direction
         self.next_seq = next_seq
         self.clock_ns = clock_ns
         self.emit = emit
+        self.delivered = delivered
+        """Whether the other side is still there (asked when a chunk begins)."""
         self.converter = PcmConverter()
         self.chunk: _Chunk | None = None
         self.gated = direction is Direction.SERVER
@@ -113,7 +117,8 @@ class MediaRecorder:
         if chunk is None:
             chunk = self.chunk = _Chunk(self.next_seq(), self.clock_ns(),
                                         response_id=self.response_id,
-                                        item_id=self.items.get(self.response_id or ""))
+                                        item_id=self.items.get(self.response_id or ""),
+                                        delivered=self.delivered())
         chunk.frames.append(frame)
         chunk.ms += frame.samples * 1000 / (frame.sample_rate or 48000)
         if chunk.ms >= CHUNK_MS:
@@ -139,5 +144,5 @@ class MediaRecorder:
             event = {"type": _DELTA, "response_id": chunk.response_id,
                      "item_id": chunk.item_id or None, "output_index": 0,
                      "content_index": 0, "delta": audio}
-        self.emit(self.direction, chunk.seq, chunk.t_ns,
+        self.emit(self.direction, chunk.seq, chunk.t_ns, chunk.delivered,
                   json.dumps(event, separators=(",", ":")).encode())

@@ -169,7 +169,71 @@ async def _recorded_input(db: str, sent_ms: float) -> None:
             await asyncio.sleep(0.05)  # polling the database for a condition
 
 
-SCENARIOS = {"mock_call": mock_call, "record_call": record_call}
+REFUSAL = b'{"error":{"message":"Incorrect API key provided.","type":"invalid_request_error"}}'
+
+
+@contextlib.asynccontextmanager
+async def refusing_upstream(status: int) -> AsyncIterator[str]:
+    """An HTTP server on loopback answering every request with ``status`` and REFUSAL."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(next((line.split(b":", 1)[1] for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), b"0"))
+        await reader.readexactly(length)
+        writer.write(b"HTTP/1.1 %d Refused\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (status, len(REFUSAL), REFUSAL))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"ws://127.0.0.1:{port}"
+    finally:
+        server.close()
+
+
+async def failures(db: str) -> dict[str, Any]:
+    """Refusals (401 from an upstream, 400 from the mock) and a client that vanishes."""
+    out: dict[str, Any] = {}
+    async with refusing_upstream(401) as upstream, \
+            rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+                      upstream, "--label", "refused") as (base, _r):
+        call = await open_call(base)
+        assert call.answer is not None
+        out["refused"] = [call.answer.status, call.answer.body.decode(),
+                          call.answer.header("Content-Type")]
+    async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
+            rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+                      mock.replace("http://", "ws://"), "--label", "vanish") as (base, _r):
+        bad = await open_call(base, session={"type": "realtime", "voice": 7})
+        assert bad.answer is not None
+        out["bad_session"] = [bad.answer.status, bad.answer.body.decode()]
+        call = await open_call(base)
+        await call.until("session.created", 20 * UNIT)
+        call.send({"type": "conversation.item.create", "item": {
+            "type": "message", "role": "user",
+            "content": [{"type": "input_text", "text": "Tell me a long story."}]}})
+        call.send({"type": "response.create"})
+        await call.until("output_audio_buffer.started", 20 * UNIT)
+        await call.close()  # the page goes away mid-answer
+        out["received"] = len(call.received)
+        await _ended(db, "vanish")
+    return out
+
+
+async def _ended(db: str, label: str) -> None:
+    """Wait until the newest session labelled ``label`` has ended (deadline)."""
+    from rtcapture.store import open_store
+
+    store = open_store(db)
+    async with asyncio.timeout(30 * UNIT):
+        while store.session(store.resolve(f"@{label}")).ended is None:
+            await asyncio.sleep(0.05)  # polling the database for a condition
+
+
+SCENARIOS = {"mock_call": mock_call, "record_call": record_call, "failures": failures}
 
 
 def main() -> None:
