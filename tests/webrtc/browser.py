@@ -89,9 +89,10 @@ class BrowserCall:
 
 async def open_call(base: str, *, path: str = "/v1/realtime/calls",
                     key: str = KEY, session: dict[str, Any] | None = None,
-                    timeout: float = 20.0) -> BrowserCall:
+                    timeout: float = 20.0, connect: bool = True) -> BrowserCall:
     """Create a call at ``base`` (http://HOST:PORT); returns once the channel is open,
-    or with ``answer`` set to the refusal when the call was not created."""
+    or with ``answer`` set to the refusal when the call was not created. ``connect=False``
+    hangs up as soon as the answer is in (before ICE)."""
     pc = new_peer()
     channel = pc.createDataChannel("oai-events")
     mic = PcmTrack()
@@ -123,7 +124,7 @@ async def open_call(base: str, *, path: str = "/v1/realtime/calls",
                 f"--{boundary}--\r\n").encode()
         headers.append(("Content-Type", f"multipart/form-data; boundary={boundary}"))
     call.answer = await post(base + path, headers, body, timeout=timeout)
-    if call.answer.status != 201:
+    if call.answer.status != 201 or not connect:
         await pc.close()
         return call
     await pc.setRemoteDescription(RTCSessionDescription(call.answer.body.decode(), "answer"))

@@ -233,7 +233,27 @@ async def _ended(db: str, label: str) -> None:
             await asyncio.sleep(0.05)  # polling the database for a condition
 
 
-SCENARIOS = {"mock_call": mock_call, "record_call": record_call, "failures": failures}
+async def command(args: list[str]) -> dict[str, Any]:
+    """``python -m rtcapture ARGS`` inside the namespace: its exit code and output."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "rtcapture", *args, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return {"rc": proc.returncode, "stdout": out.decode(), "stderr": err.decode()}
+
+
+async def ice_failure(db: str) -> dict[str, Any]:
+    """A page that posts its offer and vanishes before ICE completes."""
+    async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
+            rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+                      mock.replace("http://", "ws://"), "--label", "ice") as (base, _r):
+        call = await open_call(base, connect=False)
+        assert call.answer is not None
+        await _ended(db, "ice")
+        return {"status": call.answer.status}
+
+
+SCENARIOS = {"command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures}
 
 
 def main() -> None:

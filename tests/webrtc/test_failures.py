@@ -38,3 +38,13 @@ def test_refusals_and_vanishing_peer(tmp_path) -> None:
     delivered = [e.delivered for e in events]
     # once the client was gone, nothing more was delivered
     assert delivered == sorted(delivered, reverse=True)
+
+
+def test_ice_failure_fails_the_session(tmp_path) -> None:
+    db = f"sqlite:///{tmp_path / 'ice.db'}"
+    result = run_scenario("ice_failure", timeout=180, db=db)
+    assert result["status"] == 201  # the call was created; the page never connected
+    store = open_store(db)
+    rec = store.session(store.resolve("@ice"))
+    assert rec.status == "failed"
+    assert rec.status_reason is not None and "ICE/DTLS" in rec.status_reason

@@ -137,3 +137,11 @@ def test_no_secret_on_disk_or_in_logs(recorded: dict) -> None:
     rec = store.session(store.resolve("last"))
     assert all(KEY not in v for _, v in rec.headers)
     assert any(k.lower() == "authorization" for k, _ in rec.headers)
+
+
+def test_playback_replay_gives_no_difference(recorded: dict) -> None:
+    # the media rows go out as the WebSocket audio events they stand for
+    out = run_scenario("command", args=["--db", recorded["db"], "replay", "last", "--target",
+                                        "playback", "--fast", "--diff"])
+    assert out["rc"] == 0, out["stdout"] + out["stderr"]
+    assert "no differences" in out["stdout"]
