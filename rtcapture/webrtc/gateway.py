@@ -28,7 +28,7 @@ from ..protocol.webrtc import (
     parse_call_request,
 )
 from .addresses import addresses_facing
-from .http import HttpRequest, HttpResponse, Sniffer
+from .http import HttpRequest, HttpResponse, Sniffer, cors_headers, preflight
 
 if TYPE_CHECKING:
     from ..proxy.recorder import Recorder
@@ -70,6 +70,14 @@ class WebRTCGateway:
         problem = self._check(request)
         if problem is not None:
             return HttpResponse.text(*problem)
+        origin = request.header("Origin")
+        if request.method == "OPTIONS":
+            return preflight(origin)
+        response = await self._create(request)
+        return HttpResponse(response.status, response.body,
+                            response.headers + cors_headers(origin))
+
+    async def _create(self, request: HttpRequest) -> HttpResponse:
         try:
             offer = parse_call_request(request.header("Content-Type"), request.body)
         except CallRequestError as exc:
@@ -91,12 +99,14 @@ class WebRTCGateway:
         path = request.path
         if not path.startswith("/") or path.startswith("//"):
             return 400, "invalid request path"
-        if request.method != "POST" or not is_calls_path(path):
+        if request.method not in ("POST", "OPTIONS") or not is_calls_path(path):
             return 404, "not found: POST /v1/realtime/calls creates a WebRTC call"
         origin = request.header("Origin")
         if origin is not None and origin not in config.allowed_origins and not (
                 config.allow_loopback_origins and _is_loopback_origin(origin)):
             return 403, "origin not allowed"
+        if request.method == "OPTIONS":
+            return None  # a preflight carries no credentials
         if config.token is not None and not hmac.compare_digest(
                 (request.header(TOKEN_HEADER) or "").encode(), config.token.encode()):
             return 401, "missing or wrong rtcapture token"

@@ -21,7 +21,9 @@ log = logging.getLogger("rtcapture.webrtc")
 MAX_HEAD = 64 << 10
 MAX_BODY = 1 << 20
 """An SDP offer is a few kilobytes; a session configuration rarely more."""
-_POST = b"POST "
+_METHODS = (b"POST ", b"OPTIONS ")
+"""A call creation, and the CORS preflight a page on another origin sends before it."""
+CORS_ALLOW_HEADERS = "Authorization, Content-Type, OpenAI-Beta, X-Rtcapture-Token"
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,28 @@ Handler = Callable[[HttpRequest], Awaitable[HttpResponse]]
 
 
 def looks_like_post(prefix: bytes) -> bool | None:
-    """True for a POST request, False for anything else, None while undecided."""
-    if len(prefix) < len(_POST):
-        return None if _POST.startswith(prefix) else False
-    return prefix.startswith(_POST)
+    """True for a POST (or OPTIONS) request, False for anything else, None while undecided."""
+    if any(prefix.startswith(m) for m in _METHODS):
+        return True
+    if any(m.startswith(prefix) for m in _METHODS):
+        return None
+    return False
+
+
+def cors_headers(origin: str | None) -> list[tuple[str, str]]:
+    """What lets a page on ``origin`` (already allowed) read the answer and its call id."""
+    if origin is None:
+        return []
+    return [("Access-Control-Allow-Origin", origin), ("Vary", "Origin"),
+            ("Access-Control-Expose-Headers", "Location")]
+
+
+def preflight(origin: str | None) -> HttpResponse:
+    """The answer to a CORS preflight of ``POST .../realtime/calls``."""
+    return HttpResponse(204, b"", cors_headers(origin) + [
+        ("Access-Control-Allow-Methods", "POST"),
+        ("Access-Control-Allow-Headers", CORS_ALLOW_HEADERS),
+        ("Access-Control-Max-Age", "600")])
 
 
 def parse_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:

@@ -17,7 +17,14 @@ from websockets.asyncio.server import ServerConnection
 from ..ids import new_id
 from ..protocol import model_from_path
 from ..protocol.webrtc import SDP_TYPE, CallRequestError, is_calls_path, parse_call_request
-from .http import HttpExchange, HttpRequest, HttpResponse, looks_like_post
+from .http import (
+    HttpExchange,
+    HttpRequest,
+    HttpResponse,
+    cors_headers,
+    looks_like_post,
+    preflight,
+)
 
 log = logging.getLogger("rtcapture.mock")
 
@@ -36,6 +43,14 @@ class MockCalls:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if not is_calls_path(request.path):
             return HttpResponse.text(404, "not found: the mock takes POST /v1/realtime/calls")
+        origin = request.header("Origin")
+        if request.method == "OPTIONS":
+            return preflight(origin)
+        response = await self._create(request)
+        return HttpResponse(response.status, response.body,
+                            response.headers + cors_headers(origin))
+
+    async def _create(self, request: HttpRequest) -> HttpResponse:
         try:
             offer = parse_call_request(request.header("Content-Type"), request.body)
         except CallRequestError as exc:

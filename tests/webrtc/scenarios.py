@@ -253,7 +253,29 @@ async def ice_failure(db: str) -> dict[str, Any]:
         return {"status": call.answer.status}
 
 
-SCENARIOS = {"command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures}
+async def _raw(base: str, request: bytes) -> str:
+    host, port = base.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request)
+    answer = await reader.read()
+    writer.close()
+    return answer.decode("latin-1")
+
+
+async def preflight(db: str) -> dict[str, Any]:
+    """CORS: the preflight a page on another origin sends, allowed and not."""
+    async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
+            rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+                      mock.replace("http://", "ws://"), "--allow-origin",
+                      "https://app.example") as (base, _r):
+        ask = ("OPTIONS /v1/realtime/calls HTTP/1.1\r\nHost: x\r\nOrigin: {}\r\n"
+               "Access-Control-Request-Method: POST\r\n"
+               "Access-Control-Request-Headers: authorization, content-type\r\n\r\n")
+        return {"allowed": await _raw(base, ask.format("https://app.example").encode()),
+                "other": await _raw(base, ask.format("https://evil.example").encode())}
+
+
+SCENARIOS = {"preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures}
 
 
 def main() -> None:

@@ -48,3 +48,13 @@ def test_ice_failure_fails_the_session(tmp_path) -> None:
     rec = store.session(store.resolve("@ice"))
     assert rec.status == "failed"
     assert rec.status_reason is not None and "ICE/DTLS" in rec.status_reason
+
+
+def test_cors_preflight_for_allowed_origins_only(tmp_path) -> None:
+    result = run_scenario("preflight", db=f"sqlite:///{tmp_path / 'p.db'}")
+    allowed = result["allowed"]
+    assert allowed.startswith("HTTP/1.1 204")
+    assert "Access-Control-Allow-Origin: https://app.example" in allowed
+    assert "Access-Control-Allow-Headers: Authorization" in allowed
+    assert result["other"].startswith("HTTP/1.1 403")
+    assert "Access-Control-Allow-Origin" not in result["other"]
