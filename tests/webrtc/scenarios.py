@@ -275,7 +275,53 @@ async def preflight(db: str) -> dict[str, Any]:
                 "other": await _raw(base, ask.format("https://evil.example").encode())}
 
 
-SCENARIOS = {"preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures}
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update",
+                  "--disable-sync", "--use-fake-ui-for-media-stream",
+                  "--use-fake-device-for-media-stream", "--allow-loopback-in-peer-connection"]
+
+
+async def chromium_call(db: str, wav: str) -> dict[str, Any]:
+    """Headless Chromium runs the quickstart page against the recorder -> mock."""
+    import http.server
+    import threading
+    from functools import partial
+
+    from playwright.async_api import async_playwright
+
+    from .browser import KEY
+
+    pages = os.path.join(os.path.dirname(__file__), "pages")
+    handler = partial(http.server.SimpleHTTPRequestHandler, directory=pages)
+    handler.log_message = lambda *a: None  # type: ignore[attr-defined]
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=site.serve_forever, daemon=True)
+    thread.start()
+    origin = f"http://127.0.0.1:{site.server_address[1]}"
+    try:
+        async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
+                rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+                          mock.replace("http://", "ws://"), "--label", "chromium") as (base, _r):
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(
+                    executable_path=CHROMIUM,
+                    args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={wav}"])
+                page = await browser.new_page()
+                await page.goto(f"{origin}/quickstart.html")
+                await page.evaluate("([b, k]) => start(b, k)", [base, KEY])
+                await page.wait_for_function("window.done === true", timeout=40_000 * UNIT)
+                events = await page.evaluate("window.events")
+                location = await page.evaluate("window.location_header")
+                await page.evaluate("window.pc.close()")
+                await browser.close()
+            await _ended(db, "chromium")
+    finally:
+        site.shutdown()
+    return {"events": events, "location": location}
+
+
+SCENARIOS = {"chromium_call": chromium_call, "preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures}
 
 
 def main() -> None:
