@@ -22,7 +22,6 @@ import os
 import re
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -149,12 +148,17 @@ async def one_page(base: str, seconds: float, speech: bytes) -> dict[str, int]:
     mic = PcmTrack()
     pc.addTrack(mic)
     opened = asyncio.Event()
+    all_back = asyncio.Event()
     echoed = 0
     frames = 0
+    sent = 0
+    sending = True
 
     def on_message(message: Any) -> None:
         nonlocal echoed
         echoed += 1
+        if not sending and echoed >= sent:
+            all_back.set()
 
     async def listen(track: Any) -> None:
         nonlocal frames
@@ -178,7 +182,6 @@ async def one_page(base: str, seconds: float, speech: bytes) -> dict[str, int]:
     await pc.setRemoteDescription(RTCSessionDescription(answer.body.decode(), "answer"))
     async with asyncio.timeout(60):
         await opened.wait()
-    sent = 0
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     while loop.time() < end:
@@ -187,7 +190,13 @@ async def one_page(base: str, seconds: float, speech: bytes) -> dict[str, int]:
         channel.send(json.dumps({"type": "session.update", "n": sent}))
         sent += 1
         await asyncio.sleep(0.1)  # load pacing: one message per 100 ms
-    await asyncio.sleep(1.0)  # let the last echoes come back
+    sending = False
+    if echoed < sent:
+        try:
+            async with asyncio.timeout(30):  # late is not lost: wait for the echoes
+                await all_back.wait()
+        except TimeoutError:
+            pass
     await pc.close()
     for task in tasks:
         task.cancel()
@@ -266,13 +275,15 @@ def main() -> None:
         rows = [asyncio.run(run_target(t, args.sessions, args.seconds, folder))
                 for t in ("relay", "record")]
         if os.path.exists(f"{folder}/bench.db"):
-            out = subprocess.run([sys.executable, "-m", "rtcapture", "--db",
-                                  f"sqlite:///{folder}/bench.db", "sessions", "--json"],
-                                 capture_output=True, text=True)
-            stored = json.loads(out.stdout or "[]")
+            from rtcapture.store import open_store
+
+            store = open_store(f"sqlite:///{folder}/bench.db")
+            stored = store.sessions()
             rows[1]["stored_sessions"] = len(stored)
-            rows[1]["stored_client_events"] = sum(s["client_events"] for s in stored)
-            rows[1]["stored_input_audio_s"] = round(sum(s["input_audio_s"] for s in stored), 1)
+            rows[1]["stored_messages"] = sum(
+                1 for s in stored for e in store.events(s.id) if e.opcode != "media")
+            rows[1]["stored_input_audio_s"] = round(sum(s.input_audio_ms for s in stored) / 1000, 1)
+            rows[1]["stored_lost_frames"] = sum(s.lost_frames for s in stored)
     for row in rows:
         print(json.dumps(row))
     print(f"CPU per session, recorder / bare relay: "

@@ -127,7 +127,11 @@ class RecordedCall:
             return await self._refuse(answer.status, f"upstream refused the offer with HTTP "
                                                      f"{answer.status}", answer)
         try:
-            await up.setRemoteDescription(RTCSessionDescription(answer.body.decode(), "answer"))
+            await up.setRemoteDescription(RTCSessionDescription(
+                answer.body.decode("utf-8", "replace"), "answer"))
+        except ValueError as exc:
+            return await self._refuse(502, f"invalid SDP answer from the upstream: {exc}")
+        try:
             client = self.pc_client
             client.on("datachannel", lambda ch: self._wire_channel(ch, Direction.CLIENT))
             client.on("track", self._client_track)
@@ -138,8 +142,7 @@ class RecordedCall:
             pin_addresses(client, self.gateway.client_ice)
             await client.setLocalDescription(local)
         except ValueError as exc:
-            return await self._refuse(400 if not self.pending else 502,
-                                      f"invalid SDP: {exc}")
+            return await self._refuse(400, f"invalid SDP offer: {exc}")
         self._task(self._watchdog(), "rtcapture-webrtc-watchdog")
         call_id = call_id_from_location(answer.header("Location"))
         self.recorder.echo(f"session {self.session_id} open  {redact_url(self.request.path)}"
