@@ -48,6 +48,7 @@ def session_json(rec: SessionRecord) -> dict[str, Any]:
         "close_reason": rec.close_reason,
         "closed_by": rec.closed_by,
         "lost_frames": rec.lost_frames,
+        "transport": rec.transport,
     }
 
 
@@ -64,7 +65,7 @@ def frame_json(ev: EventRecord, redact: bool = True) -> dict[str, Any]:
         "delivered": ev.delivered,
     }
     text: str | None = None
-    if ev.opcode == Opcode.TEXT:
+    if ev.opcode in (Opcode.TEXT, Opcode.MEDIA):
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError:

@@ -15,12 +15,13 @@ from ..errors import UsageError
 from ..mock import Scenario, ScenarioError, load_scenario, serve_mock
 from ..mock.playback import Close, recorded_close
 from ..store.records import EventRecord
-from .options import HOST_PORT, listen_failure, server_ssl_context, tls_options
+from .options import HOST_PORT, ice_address_option, listen_failure, server_ssl_context, tls_options
 
 
 async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | None,
                  seed: int, fast: bool, playback: Sequence[EventRecord] | None, speed: float,
-                 tls: ssl.SSLContext | None, close: Close | None) -> None:
+                 tls: ssl.SSLContext | None, close: Close | None,
+                 ice_addresses: Sequence[str] = ()) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C, stop, terminal gone
@@ -28,7 +29,8 @@ async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | 
             loop.add_signal_handler(sig, stop.set)
     try:
         server = serve_mock(host, port, scenario=scenario, seed=seed, fast=fast,
-                            playback=playback, speed=speed, ssl=tls, close=close)
+                            playback=playback, speed=speed, ssl=tls, close=close,
+                            ice_addresses=ice_addresses)
         mock = await server.__aenter__()
     except OSError as exc:
         raise listen_failure(host, port, exc) from None
@@ -56,10 +58,11 @@ async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | 
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed for ids and audio; same seed and scenario give the same frames.")
 @tls_options
+@ice_address_option
 @pass_app
 def mock_cmd(app: AppContext, listen: tuple[str, int], scenario_path: str | None,
              playback: str | None, speed: float, fast: bool, seed: int,
-             tls_cert: str | None, tls_key: str | None) -> None:
+             tls_cert: str | None, tls_key: str | None, ice_addresses: tuple[str, ...]) -> None:
     """Serve a mock Realtime API (scripted, deterministic) or play a recording back.
 
     \b
@@ -89,7 +92,8 @@ def mock_cmd(app: AppContext, listen: tuple[str, int], scenario_path: str | None
     host, port = listen
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve(app, host, port, scenario=scenario, seed=seed, fast=fast,
-                           playback=events, speed=speed, tls=tls, close=close))
+                           playback=events, speed=speed, tls=tls, close=close,
+                           ice_addresses=ice_addresses))
     app.info("mock stopped")
 
 

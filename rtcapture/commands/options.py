@@ -87,3 +87,26 @@ def server_ssl_context(cert: str | None, key: str | None) -> ssl.SSLContext | No
 
 HOST_PORT = HostPort()
 HEADER = Header()
+
+
+class IceAddress(click.ParamType):
+    """An IP address to gather WebRTC ICE candidates on."""
+
+    name = "ADDR"
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        import ipaddress
+
+        try:
+            return str(ipaddress.ip_address(str(value).strip("[]")))
+        except ValueError:
+            self.fail(f"{value!r} is not an IP address", param, ctx)
+
+
+def ice_address_option(func: F) -> F:
+    """``--ice-address ADDR`` (repeatable): where WebRTC peers gather ICE candidates."""
+    return click.option(
+        "--ice-address", "ice_addresses", type=IceAddress(), multiple=True,
+        help="WebRTC: gather ICE candidates on this address (repeatable).  "
+             "[default: loopback when facing loopback, else the host's interfaces]")(func)

@@ -17,7 +17,7 @@ from ..errors import EXIT_INTERRUPTED, UsageError
 from ..proxy.listener import raise_fd_limit
 from ..proxy.recorder import Recorder, RecorderStats, is_self_target, parse_upstream
 from ..proxy.relay import RelayConfig
-from .options import HOST_PORT, listen_failure, server_ssl_context, tls_options
+from .options import HOST_PORT, ice_address_option, listen_failure, server_ssl_context, tls_options
 
 DEFAULT_UPSTREAM = "wss://api.openai.com"
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -59,13 +59,14 @@ def _is_loopback(host: str) -> bool:
 @click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
               help="Browser Origin allowed besides loopback origins (repeatable).")
 @tls_options
+@ice_address_option
 @pass_app
 def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: str | None,
                max_frame: int, upstream_timeout: float, handshake_timeout: float,
                ping_interval: float,
                ping_timeout: float, upstream_ca: str | None, token: str | None,
                allow_origins: tuple[str, ...], tls_cert: str | None,
-               tls_key: str | None) -> None:
+               tls_key: str | None, ice_addresses: tuple[str, ...]) -> None:
     """Record every Realtime session between your client and the upstream.
 
     Point the client at the printed URL instead of the API (e.g. the openai SDK's
@@ -92,7 +93,8 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
             upstream_ssl=None, upstream_timeout=upstream_timeout,
             handshake_timeout=handshake_timeout, max_frame=max_frame,
             ping_interval=ping_interval or None, ping_timeout=ping_timeout or None,
-            token=token, allowed_origins=frozenset(allow_origins)), upstream_ca))
+            token=token, allowed_origins=frozenset(allow_origins)), upstream_ca,
+            ice_addresses))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
@@ -108,7 +110,7 @@ def _upstream_ssl(upstream_ca: str | None) -> ssl.SSLContext:
 
 async def _serve(app: AppContext, host: str, port: int, upstream: str, label: str | None,
                  tls: ssl.SSLContext | None, config: RelayConfig,
-                 upstream_ca: str | None) -> None:
+                 upstream_ca: str | None, ice_addresses: tuple[str, ...] = ()) -> None:
     async with contextlib.AsyncExitStack() as stack:
         in_process_mock = upstream == "mock"
         if in_process_mock:
@@ -123,7 +125,8 @@ async def _serve(app: AppContext, host: str, port: int, upstream: str, label: st
             config, upstream=uri, upstream_ssl=_upstream_ssl(upstream_ca) if uri.secure else None)
         recorder = Recorder(host, port, upstream, app.db_url, config, label=label, tls=tls,
                             echo=lambda line: _say(line) if not app.quiet else None,
-                            fds_per_session=3 if in_process_mock else 2)
+                            fds_per_session=3 if in_process_mock else 2,
+                            ice_addresses=ice_addresses)
         stop, force = asyncio.Event(), asyncio.Event()
         signals = 0
 

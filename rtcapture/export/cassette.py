@@ -44,7 +44,7 @@ ID_RULE = "26 characters of 0-9 and A-Z without I, L, O, U, as the recorder make
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STR_FIELDS = ("status", "upstream_url", "path", "model", "client_addr", "flavour",
                "subprotocol", "close_reason", "closed_by", "status_reason", "label",
-               "replay_of", "recorder_id")
+               "replay_of", "recorder_id", "transport")
 _INT_FIELDS = ("close_code", "client_events", "server_events", "client_bytes", "server_bytes",
                "lost_frames")
 _INT32_FIELDS = frozenset({"close_code", "client_events", "server_events", "lost_frames"})
@@ -225,8 +225,8 @@ def _frame(obj: Any) -> _Frame:
     direction, opcode = obj.get("direction"), obj.get("opcode")
     if direction not in (Direction.CLIENT.value, Direction.SERVER.value):
         raise ValueError("'direction' must be 'client' or 'server'")
-    if opcode not in (Opcode.TEXT.value, Opcode.BINARY.value):
-        raise ValueError("'opcode' must be 'text' or 'binary'")
+    if opcode not in (Opcode.TEXT.value, Opcode.BINARY.value, Opcode.MEDIA.value):
+        raise ValueError("'opcode' must be 'text', 'binary' or 'media'")
     wall_ns = obj.get("wall_ns")
     if not isinstance(wall_ns, int) or isinstance(wall_ns, bool):
         try:

@@ -123,7 +123,7 @@ class PlaybackSession:
                     delay = target - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                await self.ws.send(cue.data, text=cue.opcode == Opcode.TEXT)
+                await self.ws.send(cue.data, text=cue.opcode != Opcode.BINARY)
                 ref_local, ref_t_ns = time.monotonic(), cue.t_ns
             if self.close is not None:
                 await self._end(*self.close)

@@ -14,12 +14,14 @@ import ssl as ssl_module
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 
 from ..protocol import flavour_from_handshake, live, model_from_path
 from ..store.records import EventRecord
+from ..webrtc.mockserver import CallOrWebSocket, MockCalls
 from .connection import MockConnection
 from .live import LiveMockConnection
 from .playback import Close, PlaybackSession, build_cues, client_times
@@ -72,13 +74,18 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
                      seed: int = 0, fast: bool = False,
                      playback: Sequence[EventRecord] | None = None, speed: float = 1.0,
                      ssl: ssl_module.SSLContext | None = None,
-                     close: Close | None = None) -> AsyncIterator[MockServer]:
+                     close: Close | None = None,
+                     ice_addresses: Sequence[str] = ()) -> AsyncIterator[MockServer]:
     """Run the mock on ``host:port`` (0 picks a port) for the duration of the block.
 
     ``playback`` serves those recorded frames instead of a scenario (``close``: how to end
     after the last server frame when the recording's server ended it, see
     :func:`~rtcapture.mock.playback.recorded_close`). Same ``seed`` + ``scenario`` + client frames give identical frames.
+    ``POST .../realtime/calls`` starts a WebRTC call (scripted sessions only); its ICE
+    candidates are gathered on ``ice_addresses``, else on loopback when ``host`` is.
     """
+    from ..webrtc.addresses import addresses_facing
+
     scenario = scenario or DEFAULT_SCENARIO
     cues = build_cues(playback) if playback is not None else None
     t_clients = client_times(playback) if playback is not None else []
@@ -109,14 +116,18 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
             holder[0].connections.append(conn)
         await conn.run()
 
+    calls = MockCalls(scenario=scenario, seed=seed, fast=fast,
+                      ice_addresses=addresses_facing(host or "0.0.0.0", ice_addresses))
     server = await serve(handler, host, port, ssl=ssl, max_size=None, close_timeout=2,
                          select_subprotocol=_select_subprotocol,
-                         logger=WS_LOG)
+                         logger=WS_LOG,
+                         create_connection=partial(CallOrWebSocket, calls=calls))  # type: ignore[arg-type]
     bound = server.sockets[0].getsockname()
     mock = MockServer(server=server, host=host, port=int(bound[1]), tls=ssl is not None)
     holder.append(mock)
     try:
         yield mock
     finally:
+        await calls.close()
         server.close()
         await server.wait_closed()

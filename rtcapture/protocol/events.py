@@ -31,6 +31,9 @@ class Opcode(StrEnum):
 
     TEXT = "text"
     BINARY = "binary"
+    MEDIA = "media"
+    """Not a WebSocket frame: a WebRTC track's decoded audio, stored as the equivalent
+    JSON event (``input_audio_buffer.append`` / ``response.output_audio.delta``)."""
 
 
 

@@ -35,7 +35,7 @@ def parse_frame(data: bytes, opcode: Opcode | str = Opcode.TEXT) -> ParsedFrame:
     A frame that is binary, not UTF-8, not JSON or not a JSON object gets
     ``parse_error`` set and no fields.
     """
-    if opcode != Opcode.TEXT:
+    if opcode != Opcode.TEXT and opcode != Opcode.MEDIA:
         return ParsedFrame(parse_error="binary frame")
     try:
         text = data.decode("utf-8")  # json.loads(bytes) would also accept UTF-16/32

@@ -144,7 +144,8 @@ class Listener:
                  session_failed: Callable[[asyncio.Protocol, BaseException], None], *,
                  tls: ssl.SSLContext | None = None,
                  fds_per_session: int = FDS_PER_SESSION,
-                 handshake_timeout: float | None = None) -> None:
+                 handshake_timeout: float | None = None,
+                 route: Callable[[asyncio.Protocol], asyncio.Protocol] | None = None) -> None:
         self.host = host
         self.port = port
         self.new_session = new_session
@@ -157,6 +158,8 @@ class Listener:
         self.fds_per_session = fds_per_session
         self.handshake_timeout = handshake_timeout
         """Bounds the TLS handshake too (the relay bounds the HTTP request)."""
+        self.route = route
+        """Wraps a session's protocol for the wire (WebRTC: a ``POST`` goes elsewhere)."""
         self.sockets: list[socket.socket] = []
         self.budget: int | None = None
         self.refused = 0
@@ -293,17 +296,19 @@ class Listener:
                 self._pause(retry=RETRY_S)  # descriptors held outside the budget
                 return
             if self._room(self.fds_per_session) or self._make_room():
-                self._connect(conn, self.new_session())
+                session = self.new_session()
+                self._connect(conn, session, self.route(session) if self.route else None)
             else:
                 self._refuse(conn)
 
-    def _connect(self, conn: socket.socket, protocol: asyncio.Protocol) -> None:
+    def _connect(self, conn: socket.socket, protocol: asyncio.Protocol,
+                 wire: asyncio.Protocol | None = None) -> None:
         assert self._loop is not None
         if isinstance(protocol, Handshaking):
             self._wait_for_request(protocol)
         timeout = self.handshake_timeout if self.tls is not None else None
         task = self._loop.create_task(
-            self._loop.connect_accepted_socket(lambda: protocol, conn, ssl=self.tls,
+            self._loop.connect_accepted_socket(lambda: wire or protocol, conn, ssl=self.tls,
                                                ssl_handshake_timeout=timeout),
             name="rtcapture-accept")
         self._tasks.add(task)

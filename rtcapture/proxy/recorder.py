@@ -187,6 +187,8 @@ class Recorder:
     fds_per_session: int = FDS_PER_SESSION
     """File descriptors a session holds in this process (3 when the upstream is in-process)."""
     stats: RecorderStats = field(default_factory=RecorderStats)
+    ice_addresses: tuple[str, ...] = ()
+    """WebRTC: where ICE candidates are gathered (empty: loopback when facing loopback)."""
     recorder_id: str = field(default_factory=new_id)
     sessions: dict[int, SessionRecording] = field(default_factory=dict)
     relays: set[Relay] = field(default_factory=set)
@@ -198,6 +200,7 @@ class Recorder:
     _listener: Listener | None = None
     _next_no: int = 0
     _store_warned: bool = False
+    _webrtc: Any = None
 
     def __post_init__(self) -> None:
         self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report,
@@ -219,10 +222,14 @@ class Recorder:
     async def start(self) -> None:
         """Start the writer process, then listen."""
         await self.sink.start()
+        from ..webrtc.gateway import WebRTCGateway
+
+        self._webrtc = WebRTCGateway(self, self.ice_addresses)
         self._listener = Listener(self.listen_host, self.listen_port, self._new_connection,
                                   lambda: len(self.relays), self._connection_failed, tls=self.tls,
                                   fds_per_session=self.fds_per_session,
-                                  handshake_timeout=self.relay_config.handshake_timeout)
+                                  handshake_timeout=self.relay_config.handshake_timeout,
+                                  route=self._webrtc.route)
         await self._listener.start()
 
     def _new_connection(self) -> asyncio.Protocol:
@@ -348,6 +355,9 @@ class Recorder:
                 for relay in open_relays:
                     _abort(relay)
                 await asyncio.gather(*(r.ended.wait() for r in open_relays))
+        if self._webrtc is not None:
+            self.stats.open_sessions += len(self._webrtc.calls)
+            await self._webrtc.close(grace)
         await self.sink.close()
 
     def _totals(self) -> RecorderStats:

@@ -336,7 +336,7 @@ class Replayer:
             return intended
         t_ns = self._now()
         try:
-            await ws.send(data, text=frame.opcode == Opcode.TEXT)
+            await ws.send(data, text=frame.opcode != Opcode.BINARY)
         except ConnectionClosed:
             return intended
         self.sink(Direction.CLIENT, t_ns, frame.opcode, data)

@@ -17,7 +17,7 @@ from ..protocol import redact_url
 if TYPE_CHECKING:
     from alembic.config import Config
 
-SHIPPED_HEAD = "0001"
+SHIPPED_HEAD = "0002_webrtc"
 """The newest revision in ``migrations/versions`` (a test keeps the two equal). A database
 already stamped with it opens without importing Alembic, which costs every command ~0.2 s."""
 

@@ -78,6 +78,9 @@ class Session(Base):
     input_audio_ms: Mapped[float] = mapped_column(Float, default=0.0)
     output_audio_ms: Mapped[float] = mapped_column(Float, default=0.0)
     lost_frames: Mapped[int] = mapped_column(Integer, default=0)
+    transport: Mapped[str] = mapped_column(String(16), default="websocket",
+                                           server_default="websocket")
+    """``websocket``, or ``webrtc`` (data-channel messages as frames, track audio as media)."""
 
 
 class Event(Base):

@@ -46,6 +46,8 @@ class SessionRecord:
     input_audio_ms: float = 0.0
     output_audio_ms: float = 0.0
     lost_frames: int = 0
+    transport: str = "websocket"
+    """``websocket`` or ``webrtc``."""
 
     @property
     def duration_s(self) -> float | None:

@@ -86,6 +86,7 @@ def _session_from_row(row: Any) -> SessionRecord:
         input_audio_ms=m["input_audio_ms"],
         output_audio_ms=m["output_audio_ms"],
         lost_frames=m["lost_frames"],
+        transport=m["transport"],
     )
 
 

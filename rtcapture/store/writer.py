@@ -25,7 +25,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import first_line
 from ..ingest import SessionTally
-from ..protocol import Flavour, flavour_from_path
+from ..protocol import Flavour, Opcode, flavour_from_path
 from .records import EventRecord, SessionRecord, Status
 from .store import HEARTBEAT_S, Store, StoreUnavailable, open_store
 from .stream import INCOMPLETE_MESSAGE, FrameMsg, StreamDecoder
@@ -144,12 +144,13 @@ class Writer:
         else:
             getattr(self, "_ctl_" + msg["op"])(msg)
 
-    def _frame(self, msg: FrameMsg) -> None:
+    def _frame(self, msg: FrameMsg, opcode: str | None = None) -> None:
         live = self.live.get(msg.session_no)
         if live is None:
             return
         ev = live.tally.build(live.record.id, msg.seq, "server" if msg.server else "client",
-                              msg.t_ns, msg.wall_ns, "binary" if msg.binary else "text",
+                              msg.t_ns, msg.wall_ns,
+                              opcode or ("binary" if msg.binary else "text"),
                               msg.data, msg.delivered)
         if msg.incomplete:
             ev.parse_error = INCOMPLETE_MESSAGE
@@ -157,6 +158,12 @@ class Writer:
         if not self.pending:
             self.pending_since = time.monotonic()
         self.pending.append(ev)
+
+    def _ctl_media(self, msg: dict[str, Any]) -> None:
+        """A WebRTC track's audio as its equivalent JSON event (opcode ``media``)."""
+        self._frame(FrameMsg(msg["no"], msg["seq"], bool(msg["server"]), False,
+                             bool(msg.get("delivered", True)), msg["t_ns"], msg["wall_ns"],
+                             msg["data"].encode("utf-8")), Opcode.MEDIA)
 
     def _ctl_begin(self, msg: dict[str, Any]) -> None:
         fields = msg["session"]
@@ -166,7 +173,7 @@ class Writer:
             headers=[(h[0], h[1]) for h in fields.get("headers", [])],
             **{k: v for k, v in fields.items()
                if k in ("upstream_url", "path", "model", "client_addr", "label", "replay_of",
-                        "subprotocols")},
+                        "subprotocols", "transport")},
         )
         live = _Live(rec)
         hint = fields.get("flavour")

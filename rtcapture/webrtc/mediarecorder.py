@@ -1,0 +1,148 @@
+"""A WebRTC session's track audio as media rows: PCM16 24 kHz in the JSON event the same
+audio would have been over a WebSocket, in chunks of :data:`CHUNK_MS`.
+
+A chunk takes its ``seq`` and ``t_ns`` when its first frame arrives, so media rows sit in
+arrival order among the data-channel frames. Client audio is kept whole (what the
+microphone sent); server audio only between ``output_audio_buffer.started`` and
+``.stopped``/``.cleared`` (what the user heard), tagged with the response and item ids.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from av import AudioFrame
+
+from ..protocol import CONTENT_PART_ADDED, INPUT_AUDIO_APPEND, Direction, names_for
+from ..protocol.webrtc import (
+    OUTPUT_AUDIO_BUFFER_CLEARED,
+    OUTPUT_AUDIO_BUFFER_STARTED,
+    OUTPUT_AUDIO_BUFFER_STOPPED,
+)
+from .media import PcmConverter
+
+CHUNK_MS = 100
+TAIL_FRAMES = 2
+"""Frames still kept after ``output_audio_buffer.stopped``: the event may overtake the last
+RTP packets of the audio it closes."""
+_WATCH = (b"output_audio_buffer.", CONTENT_PART_ADDED.encode())
+_DELTA = names_for("ga").audio_delta
+
+
+@dataclass
+class _Chunk:
+    seq: int
+    t_ns: int
+    frames: list[AudioFrame] = field(default_factory=list)
+    ms: float = 0.0
+    response_id: str | None = None
+    item_id: str | None = None
+    delivered: bool = True
+
+
+Emit = Callable[[Direction, int, int, bool, bytes], None]
+"""(direction, seq, t_ns, delivered, JSON event bytes) -> stores one media row."""
+
+
+class MediaRecorder:
+    """Turns one direction's relayed frames into media rows."""
+
+    def __init__(self, direction: Direction, next_seq: Callable[[], int],
+                 clock_ns: Callable[[], int], emit: Emit,
+                 delivered: Callable[[], bool] = lambda: True) -> None:
+        self.direction = direction
+        self.next_seq = next_seq
+        self.clock_ns = clock_ns
+        self.emit = emit
+        self.delivered = delivered
+        """Whether the other side is still there (asked when a chunk begins)."""
+        self.converter = PcmConverter()
+        self.chunk: _Chunk | None = None
+        self.gated = direction is Direction.SERVER
+        self.response_id: str | None = None
+        self.tail = 0
+        self.items: dict[str, str] = {}
+        self._loop = asyncio.get_running_loop()
+
+    # what the data channel says (server messages only) ---------------------------------
+
+    def watch(self, data: bytes) -> None:
+        """Follow ``output_audio_buffer.*`` and audio content parts (cheap when unrelated)."""
+        if not any(marker in data for marker in _WATCH):
+            return
+        try:
+            event = json.loads(data)
+        except ValueError:
+            return
+        if not isinstance(event, dict):
+            return
+        kind, rid = event.get("type"), event.get("response_id")
+        if kind == CONTENT_PART_ADDED and isinstance(rid, str):
+            part = event.get("part") or {}
+            if isinstance(part, dict) and part.get("type") in ("audio", "output_audio"):
+                self.items[rid] = str(event.get("item_id") or "")
+        elif kind == OUTPUT_AUDIO_BUFFER_STARTED:
+            self._close_chunk()
+            self.response_id = rid if isinstance(rid, str) else ""
+            self.tail = 0
+        elif kind in (OUTPUT_AUDIO_BUFFER_STOPPED, OUTPUT_AUDIO_BUFFER_CLEARED) and \
+                self.response_id is not None:
+            self.tail = TAIL_FRAMES if kind == OUTPUT_AUDIO_BUFFER_STOPPED else 0
+            if not self.tail:
+                self.response_id = None
+                self._close_chunk()
+
+    # frames ----------------------------------------------------------------------------
+
+    def frame(self, frame: AudioFrame) -> None:
+        """A frame just relayed (called on the track's path: only bookkeeping here)."""
+        if self.gated:
+            if self.response_id is None:
+                return
+            if self.tail:
+                self.tail -= 1
+                if not self.tail:
+                    self._add(frame)
+                    self.response_id = None
+                    self._close_chunk()
+                    return
+        self._add(frame)
+
+    def _add(self, frame: AudioFrame) -> None:
+        chunk = self.chunk
+        if chunk is None:
+            chunk = self.chunk = _Chunk(self.next_seq(), self.clock_ns(),
+                                        response_id=self.response_id,
+                                        item_id=self.items.get(self.response_id or ""),
+                                        delivered=self.delivered())
+        chunk.frames.append(frame)
+        chunk.ms += frame.samples * 1000 / (frame.sample_rate or 48000)
+        if chunk.ms >= CHUNK_MS:
+            self._close_chunk()
+
+    def _close_chunk(self) -> None:
+        chunk, self.chunk = self.chunk, None
+        if chunk is not None:
+            self._loop.call_soon(self._store, chunk)
+
+    def close(self) -> None:
+        """Store what is pending (the session is ending)."""
+        chunk, self.chunk = self.chunk, None
+        if chunk is not None:
+            self._store(chunk)
+
+    def _store(self, chunk: _Chunk) -> None:
+        pcm = b"".join(self.converter.convert(f) for f in chunk.frames)
+        audio = base64.b64encode(pcm).decode("ascii")
+        if self.direction is Direction.CLIENT:
+            event = {"type": INPUT_AUDIO_APPEND, "audio": audio}
+        else:
+            event = {"type": _DELTA, "response_id": chunk.response_id,
+                     "item_id": chunk.item_id or None, "output_index": 0,
+                     "content_index": 0, "delta": audio}
+        self.emit(self.direction, chunk.seq, chunk.t_ns, chunk.delivered,
+                  json.dumps(event, separators=(",", ":")).encode())
