@@ -32,8 +32,10 @@ from ..protocol import (
     OUTPUT_ITEM_DONE,
     SPEECH_STARTED,
     SPEECH_STOPPED,
+    STATE_TYPES,
     Direction,
     Encoding,
+    SessionState,
     append_audio_b64,
     audio_delta_b64,
     decode_event,
@@ -42,7 +44,6 @@ from ..protocol import (
 )
 from ..store import EventRecord, Store
 from .decode import LITTLE_ENDIAN, decode_chunk, decode_pcm16
-from .formats import CONFIG_TYPES, FormatTracker
 from .tracks import RatePlan, Replan, Tracks
 from .wav import WrittenFile
 
@@ -98,7 +99,7 @@ class _Walk:
     def __init__(self, tracks: Tracks, report: AudioReport) -> None:
         self.tracks = tracks
         self.report = report
-        self.formats = FormatTracker()
+        self.formats = SessionState()
         self._last_advance = 0
         self._appends: list[tuple[EventRecord, bytes]] = []
         handlers: dict[tuple[str, str], Handler] = {
@@ -119,7 +120,7 @@ class _Walk:
             handlers[(_SERVER, etype)] = self._delta
         for etype in AUDIO_DONE_TYPES:
             handlers[(_SERVER, etype)] = self._item_done
-        for etype in CONFIG_TYPES:
+        for etype in STATE_TYPES:
             for direction in (_CLIENT, _SERVER):
                 handlers.setdefault((direction, etype), self._config)
         self._handlers = handlers
