@@ -63,6 +63,7 @@ COMMAND_MODULES = {
     "audio": "audio",
     "replay": "replay",
     "diff": "replay",
+    "check": "check",
 }
 """Command name -> module under ``rtcapture/commands`` (exporting ``COMMANDS``), imported only
 when that command runs (or for --help), so that start-up stays quick."""

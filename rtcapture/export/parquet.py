@@ -25,6 +25,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..check.run import session_turns
 from ..store import SessionRecord, Store
 from .payload import build_payloads
 from .source import ChunkReader, RawChunk, chunk_ranges
@@ -33,14 +34,16 @@ from .tables import (
     EVENTS_SCHEMA,
     RESPONSES_SCHEMA,
     SESSIONS_SCHEMA,
+    TURNS_SCHEMA,
     SessionScan,
     events_batch,
     scan_chunk,
     session_row,
     table_of,
+    turn_rows,
 )
 
-TABLES = ("events", "sessions", "responses")
+TABLES = ("events", "sessions", "responses", "turns")
 PARTITIONS = ("date", "session")
 ROW_GROUP_ROWS = 128 * 1024
 ROW_GROUP_BYTES = 32 << 20
@@ -172,6 +175,7 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
         "events": TableWriter(staging, "events", EVENTS_SCHEMA, options, drop),
         "sessions": TableWriter(staging, "sessions", SESSIONS_SCHEMA, options, drop),
         "responses": TableWriter(staging, "responses", RESPONSES_SCHEMA, options, drop),
+        "turns": TableWriter(staging, "turns", TURNS_SCHEMA, options, drop),
     }
     summary = ExportSummary()
     ordered = sorted(sessions, key=lambda r: (r.started, r.id))
@@ -184,6 +188,8 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
             part = partition_of(rec, options.partition_by)
             rows = scan.tracker.rows(rec.id)
             writers["responses"].write(part, table_of(rows, RESPONSES_SCHEMA))
+            scan.turns = session_turns(store, rec)[0]
+            writers["turns"].write(part, table_of(turn_rows(rec.id, scan.turns), TURNS_SCHEMA))
             writers["sessions"].write(
                 part, table_of([session_row(rec, scan)], SESSIONS_SCHEMA))
             summary.sessions += 1
