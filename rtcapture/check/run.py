@@ -6,6 +6,7 @@ from collections.abc import Iterable, Iterator
 from itertools import groupby
 from operator import attrgetter
 
+from ..protocol import AUDIO_DELTA_TYPES, INPUT_AUDIO_APPEND
 from ..store import EventRecord, SessionRecord, Store
 from .rules import RuleSet, SessionResult, evaluate
 from .turns import Observations, Turn, TurnAnalyzer
@@ -28,6 +29,8 @@ def check_session(store: Store, rec: SessionRecord, rules: RuleSet | None = None
     return SessionResult(rec.id, n, evaluate(rec, turns, obs, rules or RuleSet()))
 
 
+UNREAD_TYPES: tuple[str, ...] = tuple(sorted(AUDIO_DELTA_TYPES | {INPUT_AUDIO_APPEND}))
+"""Events the turn analysis reads without their payload (their audio_bytes suffice)."""
 BATCH_EVENTS = 20_000
 """Short sessions are read together, up to about this many events per query."""
 
@@ -46,7 +49,8 @@ def _check_batch(store: Store, batch: list[SessionRecord], rules: RuleSet
                  ) -> Iterator[SessionResult]:
     by_id = {rec.id: rec for rec in batch}
     done: set[str] = set()
-    for sid, events in groupby(store.events_in(list(by_id)), key=attrgetter("session_id")):
+    rows = store.events_in(list(by_id), without_data=UNREAD_TYPES)
+    for sid, events in groupby(rows, key=attrgetter("session_id")):
         done.add(sid)
         yield _evaluate(by_id[sid], events, rules)
     for rec in batch:

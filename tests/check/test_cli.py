@@ -56,7 +56,7 @@ def test_demo_session_has_no_violations(tmp_path: Path) -> None:
         violations = check_session(store, rec).violations
     story = [t for t in turns if t.interrupted]
     assert len(story) == 1 and story[0].yield_by == "truncate" and story[0].yield_latency_ms < 500
-    assert violations == []
+    assert violations == [], violations
     assert _run(db, "check", "@demo").exit_code == 0
 
 
