@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import soundfile as sf
+from click.testing import CliRunner
 
 import rtcapture
 from rtcapture.audio import extract_audio
+from rtcapture.cli import cli
 from rtcapture.protocol import G711_ULAW, PCM16, Direction, SessionState
 from rtcapture.store import open_store
 from tests.factories import b64, make_session
@@ -77,3 +80,24 @@ def test_late_session_created_and_partial_updates() -> None:
     assert state.vad_settings.silence_ms == 350 and state.output == PCM16
     state.observe(Direction.CLIENT, "session.update", {"session": {"turn_detection": None}})
     assert not state.vad
+
+
+def test_turns_in_notebook_and_parquet(sqlite_url: str, tmp_path: Path) -> None:
+    """The barge-in sample: rtcapture.open(...).turns() and the exported turns table agree,
+    and the sessions row counts the interruption."""
+    root = Path(__file__).resolve().parents[2]
+    runner = CliRunner()
+    assert runner.invoke(cli, ["--db", sqlite_url, "import", str(
+        root / "samples" / "cassettes" / "barge-in-ga.jsonl")]).exit_code == 0
+    assert runner.invoke(cli, ["--db", sqlite_url, "export", "--all", "--out",
+                               str(tmp_path / "ds")]).exit_code == 0
+    exported = pd.read_parquet(tmp_path / "ds" / "turns")
+    with rtcapture.open(sqlite_url) as rec:
+        turns = rec.turns()
+        sessions = rec.sessions()
+    assert list(turns["response_id"]) == list(exported["response_id"])
+    assert turns["interrupted"].tolist() == [True, False]
+    assert int(sessions["interruptions"].iloc[0]) == 1
+    parquet_sessions = pd.read_parquet(tmp_path / "ds" / "sessions")
+    assert int(parquet_sessions["interruptions"].iloc[0]) == 1
+    assert parquet_sessions["talk_over_ms"].iloc[0] == turns["talk_over_ms"].sum()
