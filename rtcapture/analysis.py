@@ -20,16 +20,19 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .check.run import session_turns
 from .config import DEFAULT_DB_URL as DEFAULT_URL
 from .export.source import read_chunks
 from .export.tables import (
     EVENTS_SCHEMA,
     RESPONSES_SCHEMA,
     SESSIONS_SCHEMA,
+    TURNS_SCHEMA,
     SessionScan,
     scan_session,
     session_row,
     table_of,
+    turn_rows,
 )
 from .store import SessionRecord, Store, open_store
 
@@ -101,6 +104,7 @@ class Recordings:
         rows = []
         for rec in self.store.sessions(label=label, since=since, limit=limit):
             _, scan = self._scan(rec)
+            scan.turns = session_turns(self.store, rec)[0]
             rows.append(session_row(rec, scan))
         return _to_pandas(table_of(rows, SESSIONS_SCHEMA))
 
@@ -124,6 +128,14 @@ class Recordings:
             _, scan = self._scan(rec)
             rows.extend(scan.tracker.rows(rec.id))
         return _to_pandas(table_of(rows, RESPONSES_SCHEMA))
+
+    def turns(self, session: str | Iterable[str] | None = None, *,
+              label: str | None = None, since: datetime | None = None) -> pd.DataFrame:
+        """One row per reply and per unanswered user turn (the ``turns`` table)."""
+        rows: list[dict[str, Any]] = []
+        for rec in self._records(session, label, since, None):
+            rows.extend(turn_rows(rec.id, session_turns(self.store, rec)[0]))
+        return _to_pandas(table_of(rows, TURNS_SCHEMA))
 
 
 def open(db_url: str | None = None, *, redact: bool = True,  # noqa: A001 - rtcapture.open

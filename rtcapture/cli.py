@@ -111,6 +111,7 @@ COMMAND_MODULES = {
     "diff": "replay",
     "report": "report",
     "serve": "serve",
+    "check": "check",
 }
 """Command name -> module under ``rtcapture/commands`` (exporting ``COMMANDS``), imported only
 when that command runs (or for --help), so that start-up stays quick."""

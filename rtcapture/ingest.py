@@ -10,19 +10,15 @@ from dataclasses import dataclass, field
 
 from .protocol import (
     INPUT_AUDIO_APPEND,
-    PCM16,
-    SESSION_CREATED,
-    SESSION_UPDATE,
-    SESSION_UPDATED,
-    AudioFormat,
+    STATE_TYPES,
     Direction,
     FlavourTracker,
+    SessionState,
     audio_payload,
     b64_decoded_len,
     is_audio_delta,
     live,
     parse_frame,
-    session_audio_formats,
 )
 from .store.records import EventRecord
 
@@ -40,19 +36,19 @@ def _clean(value: str | None) -> str | None:
     return value[:255] if len(value) > 255 else value
 
 
-_SESSION_CONFIG_TYPES = frozenset({SESSION_CREATED, SESSION_UPDATED, SESSION_UPDATE,
-                                   live.SESSION_START, live.SESSION_STARTED})
 _LIVE_START_TYPES = frozenset({live.SESSION_START, live.SESSION_STARTED})
 _INPUT_TYPES = frozenset({INPUT_AUDIO_APPEND, live.INPUT_APPEND})
 
 
 @dataclass
 class SessionTally:
-    """Running per-session figures: counts, bytes, audio durations, formats, flavour."""
+    """Running per-session figures: counts, bytes, audio durations, formats, flavour.
 
-    flavour: FlavourTracker = field(default_factory=FlavourTracker)
-    input_format: AudioFormat = PCM16
-    output_format: AudioFormat = PCM16
+    Formats come from the session-state tracker (:mod:`rtcapture.protocol.state`), the
+    same one audio extraction and the export follow.
+    """
+
+    state: SessionState = field(default_factory=SessionState)
     client_events: int = 0
     server_events: int = 0
     client_bytes: int = 0
@@ -70,21 +66,21 @@ class SessionTally:
         event = parsed.event
         if event is not None:
             etype = parsed.type
-            self.flavour.observe(direction, event)
-            if etype in _SESSION_CONFIG_TYPES:
-                fin, fout = session_audio_formats(event.get("session"))
-                self.input_format = fin or self.input_format
-                self.output_format = fout or self.output_format
+            state = self.state
+            state.flavour.observe(direction, event)
+            if etype in STATE_TYPES:
+                state.observe(direction, etype, event)
                 if etype in _LIVE_START_TYPES:
                     self.model = live.session_model(event.get("session")) or self.model
             b64 = audio_payload(event)
             if b64 is not None:
                 audio_bytes = b64_decoded_len(b64) or 0
                 if etype in _INPUT_TYPES and direction == Direction.CLIENT:
-                    self.input_audio_ms += self.input_format.ms_of(audio_bytes)
+                    self.input_audio_ms += state.input.ms_of(audio_bytes)
                 elif (is_audio_delta(etype) or etype == live.OUTPUT_AUDIO_DELTA) \
                         and direction == Direction.SERVER:
-                    self.output_audio_ms += self.output_format.ms_of(audio_bytes)
+                    self.output_audio_ms += state.output_for(parsed.response_id).ms_of(
+                        audio_bytes)
         if direction == Direction.CLIENT:
             self.client_events += 1
             self.client_bytes += len(data)
@@ -99,6 +95,11 @@ class SessionTally:
             call_id=_clean(parsed.call_id), parse_error=_clean(parsed.parse_error),
             delivered=delivered, audio_bytes=audio_bytes,
         )
+
+    @property
+    def flavour(self) -> FlavourTracker:
+        """The session's dialect, as far as its frames tell."""
+        return self.state.flavour
 
     def totals(self) -> dict[str, object]:
         """Session fields to store (SessionRecord names)."""

@@ -32,9 +32,11 @@ from ..protocol import (
     OUTPUT_ITEM_DONE,
     SPEECH_STARTED,
     SPEECH_STOPPED,
+    STATE_TYPES,
     Direction,
     Encoding,
     Flavour,
+    SessionState,
     append_audio_b64,
     audio_delta_b64,
     decode_event,
@@ -43,7 +45,6 @@ from ..protocol import (
 )
 from ..store import EventRecord, Store
 from .decode import LITTLE_ENDIAN, decode_chunk, decode_pcm16
-from .formats import CONFIG_TYPES, FormatTracker
 from .mixer import Placement
 from .tracks import RatePlan, Replan, Tracks
 from .wav import WrittenFile
@@ -102,7 +103,7 @@ class _Walk:
     def __init__(self, tracks: Tracks, report: AudioReport) -> None:
         self.tracks = tracks
         self.report = report
-        self.formats = FormatTracker()
+        self.formats = SessionState()
         self._last_advance = 0
         self._appends: list[tuple[EventRecord, bytes]] = []
         handlers: dict[tuple[str, str], Handler] = {
@@ -123,7 +124,7 @@ class _Walk:
             handlers[(_SERVER, etype)] = self._delta
         for etype in AUDIO_DONE_TYPES:
             handlers[(_SERVER, etype)] = self._item_done
-        for etype in CONFIG_TYPES:
+        for etype in STATE_TYPES:
             for direction in (_CLIENT, _SERVER):
                 handlers.setdefault((direction, etype), self._config)
         self._handlers = handlers

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 import click
 
+from ..check import RuleSet, check_session, load_rules
+from ..check.output import text_report
 from ..cli import AppContext, pass_app
 from ..errors import EXIT_DIFFERENCES, EXIT_ENDPOINT, EXIT_OK, EndpointError, UsageError
 from ..protocol import redact_url
@@ -19,6 +21,7 @@ from ..replay.paths import parse_ignores
 from ..replay.report import ReplayInfo, replay_lines, report_json, summary_lines, write_lines
 from ..replay.run import MOCK, PLAYBACK, ReplayRequest, diff_sessions, replay_session
 from ..replay.target import join_url
+from ..store import Store
 from .options import HEADER
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -100,13 +103,17 @@ def _output(a: SessionDigest, b: SessionDigest, result: DiffResult, options: Dif
 @click.option("--seed", type=int, default=None, help="--target mock: seed.  [default: 0]")
 @click.option("--diff", "do_diff", is_flag=True,
               help="Compare the replay with the recording; exit 1 on differences.")
+@click.option("--check", "do_check", is_flag=True,
+              help="Also hold the replay session to the check rules; exit 1 on violations.")
+@click.option("--rules", "rules_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="--check: a TOML rules file (as for rtcapture check).")
 @diff_options
 @pass_app
 def replay_cmd(app: AppContext, session: str, target: str, path_override: str | None,
                speed: float | None, fast: bool, timeout_s: float,
                headers: tuple[tuple[str, str], ...], label: str | None,
-               scenario_path: str | None, seed: int | None, do_diff: bool,
-               ignores: tuple[str, ...], text_threshold: float, audio_tolerance_ms: float,
+               scenario_path: str | None, seed: int | None, do_diff: bool, do_check: bool,
+               rules_file: Path | None, ignores: tuple[str, ...], text_threshold: float, audio_tolerance_ms: float,
                token_tolerance: float, latency_tolerance_ms: float, report_path: str | None
                ) -> None:
     """Re-send a recording's client events to a target and record the replay.
@@ -132,6 +139,9 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
                                     token_tolerance, latency_tolerance_ms)
     if changed and not do_diff:
         raise UsageError(f"{changed[0]} needs --diff")
+    if rules_file is not None and not do_check:
+        raise UsageError("--rules needs --check")
+    rules = load_rules(rules_file) if do_check else None
     options = _diff_options(ignores, text_threshold, audio_tolerance_ms, token_tolerance,
                             None if fast or (speed or 1.0) != 1.0 else latency_tolerance_ms)
     store = app.store(create=False)
@@ -157,10 +167,19 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
         write_lines(replay_lines(info), err=report_path == "-")
         _write_report(report_path, report_json(
             original, SessionDigest(store.session(info.session_id)), None, None, info, code))
+    if rules is not None and _check_replay(store, info.session_id, rules) and not code:
+        code = EXIT_DIFFERENCES
     if info.endpoint_error:
         raise EndpointError(info.endpoint_error)
     if code:
         raise click.exceptions.Exit(code)
+
+
+def _check_replay(store: Store, session_id: str, rules: RuleSet) -> bool:
+    """Print the replay session's violations (stderr); True if there are any."""
+    result = check_session(store, store.session(session_id), rules)
+    click.echo(text_report([result]), err=True, nl=False)
+    return bool(result.violations)
 
 
 def _changed_diff_options(ignores: tuple[str, ...], text_threshold: float,

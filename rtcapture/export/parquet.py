@@ -26,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..check.run import session_turns
 from ..paths import child
 from ..protocol import Flavour
 from ..store import SessionRecord, Store
@@ -37,14 +38,16 @@ from .tables import (
     EVENTS_SCHEMA,
     RESPONSES_SCHEMA,
     SESSIONS_SCHEMA,
+    TURNS_SCHEMA,
     SessionScan,
     events_batch,
     scan_chunk,
     session_row,
     table_of,
+    turn_rows,
 )
 
-TABLES = ("events", "sessions", "responses")
+TABLES = ("events", "sessions", "responses", "turns")
 LIVE_TABLES = ("utterances", "delegations")
 """Written when the export holds a GPT-Live session."""
 PARTITIONS = ("date", "session")
@@ -178,6 +181,7 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
         "events": TableWriter(staging, "events", EVENTS_SCHEMA, options, drop),
         "sessions": TableWriter(staging, "sessions", SESSIONS_SCHEMA, options, drop),
         "responses": TableWriter(staging, "responses", RESPONSES_SCHEMA, options, drop),
+        "turns": TableWriter(staging, "turns", TURNS_SCHEMA, options, drop),
     }
     if any(rec.flavour == Flavour.LIVE for rec in sessions):
         writers["utterances"] = TableWriter(staging, "utterances", UTTERANCES_SCHEMA,
@@ -200,6 +204,8 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
                     utterance_rows(rec.id, scan.live), UTTERANCES_SCHEMA))
                 writers["delegations"].write(part, table_of(
                     delegation_rows(rec.id, scan.live), DELEGATIONS_SCHEMA))
+            scan.turns = session_turns(store, rec)[0]
+            writers["turns"].write(part, table_of(turn_rows(rec.id, scan.turns), TURNS_SCHEMA))
             writers["sessions"].write(
                 part, table_of([session_row(rec, scan)], SESSIONS_SCHEMA))
             summary.sessions += 1

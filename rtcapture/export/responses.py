@@ -16,9 +16,9 @@ event names its trigger, so responses are linked by order.
 
 First text is the first text or audio-transcript delta of the response, first audio its
 first audio delta. The transcript is, per output item, the ``*.done`` text (or transcript),
-else the item's deltas joined; items are joined by newlines. Output audio ms count the decoded bytes of its audio deltas in the
-output format in force when it was created (the response's own format if it states one,
-else the session's last ``session.created/updated`` or ``session.update``).
+else the item's deltas joined; items are joined by newlines. Output audio ms count the
+decoded bytes of its audio deltas in the format the session-state tracker
+(:mod:`rtcapture.protocol.state`) fixed for the response when it was created.
 """
 
 from __future__ import annotations
@@ -37,10 +37,9 @@ from ..protocol import (
     RESPONSE_CREATE,
     RESPONSE_CREATED,
     RESPONSE_DONE,
-    SESSION_CONFIG_CLIENT_TYPES,
-    SESSION_CONFIG_SERVER_TYPES,
     SPEECH_STARTED,
     SPEECH_STOPPED,
+    STATE_TYPES,
     TEXT_DELTA_TYPES,
     TEXT_DONE_TYPES,
     TRANSCRIPT_DELTA_TYPES,
@@ -48,9 +47,8 @@ from ..protocol import (
     USAGE_TOKEN_FIELDS,
     AudioFormat,
     Direction,
-    response_output_format,
+    SessionState,
     response_status_reason,
-    session_audio_formats,
     usage_tokens,
 )
 
@@ -64,8 +62,7 @@ TOKEN_COLUMNS: tuple[str, ...] = tuple(name for name, _, _ in USAGE_TOKEN_FIELDS
 RELEVANT_TYPES: frozenset[str] = frozenset(
     {SPEECH_STARTED, SPEECH_STOPPED, INPUT_AUDIO_TIMEOUT, INPUT_AUDIO_COMMIT, INPUT_AUDIO_CLEAR,
      RESPONSE_CREATE, RESPONSE_CREATED, RESPONSE_DONE, ERROR_EVENT}
-    | SESSION_CONFIG_CLIENT_TYPES | SESSION_CONFIG_SERVER_TYPES
-    | TEXT_DONE_TYPES | TRANSCRIPT_DONE_TYPES
+    | STATE_TYPES | TEXT_DONE_TYPES | TRANSCRIPT_DONE_TYPES
 )
 """Event types :meth:`ResponseTracker.observe` decodes. Text deltas go to ``add_text_delta``
 and audio deltas to ``add_audio`` (both server events), without being decoded."""
@@ -142,7 +139,7 @@ class ResponseTracker:
     """Follows one session's events and builds the ``responses`` rows."""
 
     def __init__(self) -> None:
-        self.output_format: AudioFormat = PCM16
+        self.state = SessionState()
         self._turn_end: tuple[str, int] | None = None
         self._creates: deque[_Create] = deque()
         self.responses: dict[str, ResponseStats] = {}
@@ -151,18 +148,15 @@ class ResponseTracker:
         stats = self.responses.get(response_id)
         if stats is None:
             stats = self.responses[response_id] = ResponseStats(response_id,
-                                                                audio_format=self.output_format)
+                                                                audio_format=self.state.output)
         return stats
 
     def observe(self, direction: str, etype: str, t_ns: int, wall_ns: int,
                 response_id: str | None, event: dict[str, Any] | None) -> None:
         """One event of a type in :data:`RELEVANT_TYPES`, in ``seq`` order."""
         event = event or {}
-        if etype in SESSION_CONFIG_SERVER_TYPES or (
-                etype in SESSION_CONFIG_CLIENT_TYPES and direction == Direction.CLIENT):
-            self.output_format = session_audio_formats(event.get("session"))[1] \
-                or self.output_format
-        elif etype in _TURN_ENDS:
+        self.state.observe(direction, etype, event)
+        if etype in _TURN_ENDS:
             side, kind = _TURN_ENDS[etype]
             if direction == side:
                 self._turn_end = (kind, t_ns)
@@ -194,7 +188,7 @@ class ResponseTracker:
     def _created(self, response_id: str, t_ns: int, wall_ns: int, body: Any) -> None:
         stats = self._get(response_id)
         stats.created_t_ns, stats.created_wall_ns = t_ns, wall_ns
-        stats.audio_format = response_output_format(body) or self.output_format
+        stats.audio_format = self.state.output_for(response_id)
         create = self._take_create(body.get("metadata") if isinstance(body, dict) else None)
         if self._turn_end is not None:
             stats.trigger, stats.trigger_t_ns = self._turn_end

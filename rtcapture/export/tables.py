@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..check.turns import TURN_COLUMNS, Turn
 from ..protocol import (
     AUDIO_DELTA_TYPES,
     Direction,
@@ -53,6 +54,8 @@ SESSIONS_SCHEMA = pa.schema([
     ("error_events", pa.int64()), ("responses", pa.int64()),
     ("input_audio_ms", pa.float64()), ("output_audio_ms", pa.float64()), *_TOKENS,
     ("usage_seconds", pa.float64()),
+    ("perceived_latency_p50_ms", pa.float64()), ("perceived_latency_p95_ms", pa.float64()),
+    ("interruptions", pa.int64()), ("talk_over_ms", pa.float64()),
 ])
 
 RESPONSES_SCHEMA = pa.schema([
@@ -65,12 +68,22 @@ RESPONSES_SCHEMA = pa.schema([
     *_TOKENS,
 ])
 
+_TURN_TYPES = {"turn": pa.int64(), "interrupted": pa.bool_()}
+_TURN_STRINGS = {"user_item_id", "response_id", "item_id", "trigger", "status", "yield_by",
+                 "tool_call_id"}
+TURNS_SCHEMA = pa.schema([("session_id", pa.string())] + [
+    (name, _TURN_TYPES.get(name, pa.string() if name in _TURN_STRINGS else pa.float64()))
+    for name in TURN_COLUMNS])
+"""One row per reply (with the user turn that triggered it) and per unanswered user turn;
+the columns are described in the check docs."""
+
 DICTIONARY_COLUMNS = {
     "events": ["session_id", "direction", "type", "item_id", "response_id", "call_id"],
     "sessions": ["model", "flavour", "status", "label", "upstream_url", "closed_by"],
     "responses": ["session_id", "status", "status_reason", "trigger"],
     "utterances": ["session_id", "speaker"],
     "delegations": ["session_id", "delegation_id", "wrapped_type"],
+    "turns": ["session_id", "trigger", "status", "yield_by"],
 }
 """Columns whose values repeat: dictionary-encoded in the Parquet files."""
 
@@ -88,6 +101,8 @@ class SessionScan:
     error_events: int = 0
     live: LiveScan = field(default_factory=LiveScan)
     """GPT-Live sessions: transcript fragments and usage (``export.live``)."""
+    turns: list[Turn] | None = None
+    """The session's turn analysis, when it was run (the sessions row's turn columns)."""
 
 
 def events_batch(session_id: str, chunk: RawChunk, payloads: pa.Array) -> pa.RecordBatch:
@@ -210,7 +225,30 @@ def session_row(rec: SessionRecord, scan: SessionScan) -> dict[str, Any]:
     }
     row.update(scan.tracker.token_totals())
     row["usage_seconds"] = scan.live.usage_seconds
+    row.update(turn_summary(scan.turns))
     return row
+
+
+def _quantile(values: list[float], q: float) -> float | None:
+    return float(np.quantile(values, q)) if values else None
+
+
+def turn_summary(turns: list[Turn] | None) -> dict[str, Any]:
+    """The sessions row's turn figures: p50/p95 perceived latency, interruptions, talk-over."""
+    if turns is None:
+        return {"perceived_latency_p50_ms": None, "perceived_latency_p95_ms": None,
+                "interruptions": None, "talk_over_ms": None}
+    perceived = [t.perceived_latency_ms for t in turns if t.perceived_latency_ms is not None]
+    return {"perceived_latency_p50_ms": _quantile(perceived, 0.5),
+            "perceived_latency_p95_ms": _quantile(perceived, 0.95),
+            "interruptions": sum(t.interrupted for t in turns),
+            "talk_over_ms": round(sum(t.talk_over_ms or 0.0 for t in turns), 3)}
+
+
+def turn_rows(session_id: str, turns: list[Turn]) -> list[dict[str, Any]]:
+    """The ``turns`` table rows of a session."""
+    return [{"session_id": session_id, **{name: getattr(t, name) for name in TURN_COLUMNS}}
+            for t in turns]
 
 
 def table_of(rows: list[dict[str, Any]], schema: pa.Schema) -> pa.Table:

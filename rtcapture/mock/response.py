@@ -34,7 +34,7 @@ from ..protocol import (
 from .director import Decision
 from .ids import IdFactory
 from .state import Conversation
-from .synth import synthesize
+from .synth import Speech, synthesize
 from .usage import Usage
 
 Emit = Callable[[dict[str, Any]], Awaitable[None]]
@@ -103,6 +103,7 @@ class ResponseRun:
         self.finished = asyncio.Event()
         self._out_text = 0
         self._out_audio_ms = 0.0
+        self._speech: Speech | None = None
 
     @property
     def ga(self) -> bool:
@@ -190,11 +191,17 @@ class ResponseRun:
                 "type": d.fail["type"], "code": d.fail["code"], "message": d.fail["message"]}}
             await self._done()
             return
-        await self.pause(d.pacing.latency_ms / 1000.0)
         truncated = False
         audio = "audio" in self.config.modalities
-        if d.reply is not None and self.cancel_reason is None:
+        text = None
+        started = asyncio.get_running_loop().time()
+        if d.reply is not None:
             text, truncated = fit_reply(d.reply, self.config.max_output_tokens, audio)
+            if audio:  # synthesised before the wait: latency_ms is the time to first audio
+                self._speech = self._synthesize(text)
+        await self.pause(d.pacing.latency_ms / 1000.0
+                         - (asyncio.get_running_loop().time() - started))
+        if text is not None and self.cancel_reason is None:
             await self._message(text, audio)
         if d.tool_call is not None and self.cancel_reason is None and not truncated:
             await self._function_call(d.tool_call.name, d.tool_call.arguments)
@@ -270,11 +277,14 @@ class ResponseRun:
                              (self.decision.pacing.speed or 1.0))
         return sent
 
+    def _synthesize(self, text: str) -> Speech:
+        c = self.config
+        return synthesize(text, c.output_format.rate, voice=c.voice, speed=c.speed, seed=c.seed)
+
     async def _stream_audio(self, text: str, tokens: list[str], base: dict[str, Any],
                             item: dict[str, Any]) -> str:
-        c = self.config
-        fmt = c.output_format
-        speech = synthesize(text, fmt.rate, voice=c.voice, speed=c.speed, seed=c.seed)
+        fmt = self.config.output_format
+        speech = self._speech if self._speech is not None else self._synthesize(text)
         data = encode_samples(speech.samples, fmt)
         chunk_ms = self.decision.pacing.audio_chunk_ms
         chunk = max(fmt.bytes_per_sample, int(chunk_ms * fmt.bytes_per_ms))

@@ -8,6 +8,7 @@ Import from ``rtcapture.protocol``; the submodules split it by subject:
 - ``frames``: parsing raw frames (and the fast byte-level audio lookups);
 - ``audio``: audio formats and the base64 audio events carry;
 - ``flavour``: which dialect a session speaks;
+- ``state``: the session-state tracker (formats, per-response formats, VAD, dialect);
 - ``redaction``: keeping secrets out of storage, logs and exports;
 - ``live``: GPT-Live, the third dialect (its own paths and events; ``from rtcapture.protocol
   import live`` and use ``live.SESSION_START`` …).
@@ -132,6 +133,7 @@ from .redaction import (
     redact_url,
     secret_marker,
 )
+from .state import STATE_TYPES, SessionState, VadSettings
 
 __all__ = [
     "AUDIO_DELTA_TYPES",
@@ -240,6 +242,9 @@ __all__ = [
     "response_status_reason",
     "secret_marker",
     "session_audio_formats",
+    "STATE_TYPES",
+    "SessionState",
+    "VadSettings",
     "session_turn_detection",
     "strip_audio",
     "usage_tokens",

@@ -24,11 +24,8 @@ from ..protocol import (
     ITEM_DONE,
     OUTPUT_ITEM_ADDED,
     OUTPUT_ITEM_DONE,
-    PCM16,
     RESPONSE_CREATED,
     RESPONSE_DONE,
-    SESSION_CONFIG_CLIENT_TYPES,
-    SESSION_CONFIG_SERVER_TYPES,
     TEXT_DELTA_TYPES,
     TEXT_DONE_TYPES,
     TRANSCRIPT_DELTA_TYPES,
@@ -38,7 +35,6 @@ from ..protocol import (
     b64_decoded_len,
     decode_event,
     is_audio_delta,
-    session_audio_formats,
 )
 from ..store.records import EventRecord, SessionRecord
 from .plan import EventKeyer, is_tracked
@@ -153,7 +149,6 @@ class Digester:
         self.digest = SessionDigest(session)
         self.tracker = ResponseTracker()
         self._keyer = EventKeyer()
-        self._in_format: AudioFormat = PCM16
 
     def feed(self, ev: EventRecord) -> None:
         etype = ev.type
@@ -172,9 +167,6 @@ class Digester:
         if etype in RELEVANT_TYPES:
             self.tracker.observe(ev.direction, etype, ev.t_ns, ev.wall_ns, ev.response_id,
                                  event)
-        if etype in SESSION_CONFIG_SERVER_TYPES or etype in SESSION_CONFIG_CLIENT_TYPES:
-            fin, _ = session_audio_formats((event or {}).get("session"))
-            self._in_format = fin or self._in_format
         if server and event is not None:
             self._server(etype, event, ev.response_id)
 
@@ -230,7 +222,7 @@ class Digester:
     def _strip(self, event: dict[str, Any]) -> dict[str, Any]:
         """An event without ``type``, with embedded base64 audio replaced by its duration."""
         out = {k: v for k, v in event.items() if k != "type"}
-        return _audio_to_ms(out, self._in_format)  # type: ignore[no-any-return]
+        return _audio_to_ms(out, self.tracker.state.input)  # type: ignore[no-any-return]
 
 
 def _part_key(event: dict[str, Any], kind: str) -> _PartKey:

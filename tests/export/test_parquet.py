@@ -160,7 +160,7 @@ def test_existing_output_is_refused_unless_forced(sqlite_url, tmp_path):
     assert _run(sqlite_url, "export", "--label", "b", "--out", str(out), "--force").exit_code == 0
     assert len(pd.read_parquet(out / "sessions")) == 1
     assert sorted(p.name for p in out.iterdir()) == ["events", "notes.txt", "responses",
-                                                     "sessions"]
+                                                     "sessions", "turns"]
 
 
 def test_keep_audio_and_no_progress_bar_off_a_terminal(sqlite_url, tmp_path):
