@@ -16,7 +16,7 @@ def session_turns(store: Store, rec: SessionRecord) -> tuple[list[Turn], Observa
     """The turns and observations of one stored session, and how many events it has."""
     analyzer = TurnAnalyzer()
     n = 0
-    for ev in store.events(rec.id):
+    for ev in store.events(rec.id, without_data=UNREAD_TYPES):
         analyzer.feed(ev)
         n += 1
     return analyzer.finish(), analyzer.obs, n

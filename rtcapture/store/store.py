@@ -365,9 +365,12 @@ class Store:
         return str(matches[0])
 
     def events(self, session_id: str, direction: str | None = None,
-               types: Sequence[str] | None = None, chunk: int = 2000) -> Iterator[EventRecord]:
-        """A session's events in ``seq`` order, streamed in chunks (bounded memory)."""
-        cols = [getattr(Event, name) for name in _EVENT_FIELDS]
+               types: Sequence[str] | None = None, chunk: int = 2000,
+               without_data: Sequence[str] = ()) -> Iterator[EventRecord]:
+        """A session's events in ``seq`` order, streamed in chunks (bounded memory).
+
+        Events of the types in ``without_data`` come with empty ``data`` (not read)."""
+        cols = _event_columns(without_data)
         last = -1
         while True:
             stmt = select(*cols).where(Event.session_id == session_id, Event.seq > last)
@@ -392,12 +395,7 @@ class Store:
         the number of events it asks for at once (use :meth:`events` for a large session).
         Events of the types in ``without_data`` come with empty ``data`` (not read).
         """
-        cols: list[Any] = [getattr(Event, name) for name in _EVENT_FIELDS]
-        if without_data:
-            i = _EVENT_FIELDS.index("data")
-            cols[i] = case((Event.type.in_(list(without_data)), literal(b"")),
-                           else_=Event.data).label("data")
-        stmt = select(*cols).where(Event.session_id.in_(list(session_ids))) \
+        stmt = select(*_event_columns(without_data)).where(Event.session_id.in_(list(session_ids))) \
             .order_by(Event.session_id, Event.seq)
         with self.engine.connect() as conn:
             rows = conn.execute(stmt).all()
@@ -408,6 +406,16 @@ class Store:
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(Event).where(
                 Event.session_id == session_id)).scalar_one())
+
+
+def _event_columns(without_data: Sequence[str]) -> list[Any]:
+    """The event columns to select; ``data`` left empty for the types in ``without_data``."""
+    cols: list[Any] = [getattr(Event, name) for name in _EVENT_FIELDS]
+    if without_data:
+        i = _EVENT_FIELDS.index("data")
+        cols[i] = case((Event.type.in_(list(without_data)), literal(b"")),
+                       else_=Event.data).label("data")
+    return cols
 
 
 def _like_escape(text: str) -> str:
