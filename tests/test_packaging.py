@@ -63,3 +63,16 @@ def test_wheel_and_sdist_install_and_run_the_demo(tmp_path: Path) -> None:
     for artifact, name in ((wheel, "wheel"), (sdist, "sdist")):
         output = _install_and_demo(artifact, tmp_path / name)
         assert "replay against playback: every client frame re-sent, no differences" in output
+
+
+def test_every_package_is_listed() -> None:
+    """Each folder of rtcapture/ with an __init__.py is in pyproject's package list (a missing
+    one installs fine editable and breaks the wheel: rtcapture.mock.live once did)."""
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())
+                 ["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts)
+             for p in (root / "rtcapture").rglob("__init__.py")}
+    assert found - listed == set()

@@ -93,7 +93,7 @@ class WebRTCGateway:
         return await call.start()
 
     def _check(self, request: HttpRequest) -> tuple[int, str] | None:
-        from ..proxy.relay import TOKEN_HEADER, _is_loopback_origin
+        from ..proxy.handshake import TOKEN_HEADER, is_loopback_origin
 
         config = self.recorder.relay_config
         path = request.path
@@ -103,7 +103,7 @@ class WebRTCGateway:
             return 404, "not found: POST /v1/realtime/calls creates a WebRTC call"
         origin = request.header("Origin")
         if origin is not None and origin not in config.allowed_origins and not (
-                config.allow_loopback_origins and _is_loopback_origin(origin)):
+                config.allow_loopback_origins and is_loopback_origin(origin)):
             return 403, "origin not allowed"
         if request.method == "OPTIONS":
             return None  # a preflight carries no credentials

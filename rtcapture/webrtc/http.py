@@ -181,7 +181,11 @@ class HttpExchange(asyncio.Protocol):
 
 
 class Sniffer(asyncio.Protocol):
-    """Decides from the first bytes whether a connection is a call creation or a WebSocket."""
+    """Decides from the first bytes whether a connection is a call creation or a WebSocket.
+
+    The WebSocket side (``inner``) is connected at once, so its handshake deadline runs from
+    the accept whatever the first bytes turn out to be; a call creation takes the transport
+    over and ``on_diverted`` ends the WebSocket side (it never saw a request)."""
 
     def __init__(self, inner: asyncio.Protocol, handler: Handler,
                  on_diverted: Callable[[], None] = lambda: None) -> None:
@@ -194,25 +198,34 @@ class Sniffer(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
+        self.inner.connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
         self.buffer += data
         decision = looks_like_post(self.buffer)
-        if decision is not None:
-            self._hand_over(HttpExchange(self.handler) if decision else self.inner)
+        if decision is True:
+            self._divert()
+        elif decision is False:
+            self._hand_back()
 
-    def _hand_over(self, protocol: asyncio.Protocol) -> None:
+    def _hand_back(self) -> None:
         assert self.transport is not None
-        self.transport.set_protocol(protocol)
-        protocol.connection_made(self.transport)
-        if self.buffer:
-            protocol.data_received(self.buffer)
-        self.buffer = b""
-        if protocol is not self.inner:
-            self.on_diverted()
+        self.transport.set_protocol(self.inner)
+        buffer, self.buffer = self.buffer, b""
+        if buffer:
+            self.inner.data_received(buffer)
+
+    def _divert(self) -> None:
+        assert self.transport is not None
+        exchange = HttpExchange(self.handler)
+        self.on_diverted()  # before the exchange may close the transport
+        self.transport.set_protocol(exchange)
+        exchange.connection_made(self.transport)
+        buffer, self.buffer = self.buffer, b""
+        exchange.data_received(buffer)
 
     def eof_received(self) -> bool | None:
-        self._hand_over(self.inner)
+        self._hand_back()
         return self.inner.eof_received()
 
     def connection_lost(self, exc: Exception | None) -> None:

@@ -306,11 +306,19 @@ async def chromium_call(db: str, wav: str) -> dict[str, Any]:
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(
                     executable_path=CHROMIUM,
-                    args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={wav}"])
+                    # %noloop: Chromium loops the file otherwise, and the looping voice
+                    # barges in on every reply, so no output_audio_buffer.stopped comes
+                    args=CHROMIUM_FLAGS + [f"--use-file-for-fake-audio-capture={wav}%noloop"])
                 page = await browser.new_page()
                 await page.goto(f"{origin}/quickstart.html")
                 await page.evaluate("([b, k]) => start(b, k)", [base, KEY])
-                await page.wait_for_function("window.done === true", timeout=40_000 * UNIT)
+                try:
+                    await page.wait_for_function("window.done === true", timeout=40_000 * UNIT)
+                except Exception:
+                    state = await page.evaluate(
+                        "[window.events, window.pc && window.pc.connectionState]")
+                    sys.stderr.write(f"page state when it timed out: {state}\n")
+                    raise
                 events = await page.evaluate("window.events")
                 location = await page.evaluate("window.location_header")
                 await page.evaluate("window.pc.close()")
