@@ -1,9 +1,9 @@
 """The page's data: header, conversation, timeline lanes, diff, as one JSON-able dict.
 
 Everything here is derived from the scan (``scan``), the audio (``media``) and, for a
-replay, ``replay.diff``; the browser script only draws it. ``violations`` is a list the
-page shows in its own section and as a timeline lane: empty today, fed later by the
-turn checks (``rtcapture check``) without touching the page.
+replay, ``replay.diff``; the browser script only draws it. ``violations`` are what
+``rtcapture check`` finds with its built-in rules, shown in their own section and as a
+timeline lane.
 """
 
 from __future__ import annotations
@@ -116,6 +116,16 @@ def diff_against_original(store: Store, rec: SessionRecord) -> dict[str, Any] | 
     return report_json(a, b, result, options, None, 0 if result.equal else 1)
 
 
+def violations(store: Store, rec: SessionRecord) -> list[dict[str, Any]]:
+    """The session's ``rtcapture check`` violations (built-in rules), for the page."""
+    from ..check import check_session
+
+    return [{"rule": v.rule, "t_ms": v.t_ms if v.t_ms is not None else 0.0,
+             "item_id": v.item_id, "response_id": v.response_id,
+             "message": f"{v.observed} (expected {v.expected}); {v.hint}"}
+            for v in check_session(store, rec).violations]
+
+
 def page_model(store: Store, rec: SessionRecord, scan: Scan, media: Media) -> dict[str, Any]:
     """Everything the page shows except the event log (written separately)."""
     reply_rows = redacted(replies(rec.id, scan, media))
@@ -134,6 +144,6 @@ def page_model(store: Store, rec: SessionRecord, scan: Scan, media: Media) -> di
         "assistant_envelope": base64.b64encode(media.assistant_envelope).decode("ascii"),
         "has_audio": media.audio is not None,
         "diff": diff_against_original(store, rec),
-        "violations": [],
+        "violations": redacted(violations(store, rec)),
         "event_types": redacted(scan.type_names),
     }

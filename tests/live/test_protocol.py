@@ -104,4 +104,4 @@ def test_tally_counts_live_audio_and_model() -> None:
     totals = tally.totals()
     assert totals["flavour"] == "live" and totals["model"] == "gpt-live-1"
     assert totals["input_audio_ms"] == 100.0 and totals["output_audio_ms"] == 200.0
-    assert tally.input_format != PCM16
+    assert tally.state.input != PCM16

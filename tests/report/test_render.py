@@ -169,3 +169,21 @@ def test_unusual_sessions_load_in_the_browser(browser: Any, store: Store, tmp_pa
         assert opened.errors == [], make.__name__
         assert opened.js("document.querySelectorAll('#log-rows .row').length") > 0
         opened.page.close()
+
+
+def test_page_shows_what_check_finds(sqlite_url: str, tmp_path: Path) -> None:
+    """A session with a server error: the page's violations are exactly the rule ids and
+    times that ``rtcapture check --format json`` reports for it."""
+    from tests.demo.helpers import SAMPLES
+
+    assert run_cli("--db", sqlite_url, "import",
+                   str(SAMPLES / "cassettes" / "error-ga.jsonl")).exit_code == 0
+    checked = run_cli("--db", sqlite_url, "check", "last", "--format", "json")
+    assert checked.exit_code == 1, checked.output
+    found = json.loads(checked.output)
+    expected = sorted((v["rule"], v["t_ms"]) for s in found["sessions"]
+                      for v in s["violations"])
+    assert expected
+    with open_store(sqlite_url) as st:
+        model = _model(_render(st, st.resolve("last")))
+    assert sorted((v["rule"], v["t_ms"]) for v in model["violations"]) == expected
