@@ -160,10 +160,11 @@ def scan_chunk(scan: SessionScan, chunk: RawChunk, payloads: pa.Array) -> None:
             rows.tolist(), _take(chunk.direction, rows), _take(chunk.type, rows),
             _take(chunk.response_id, rows), _take(payloads, rows), strict=True):
         scan.tracker.observe(direction, etype, int(chunk.t_ns[i]), int(chunk.wall_ns[i]), rid,
-                             _decode(raw))
+                             decode_object(raw))
 
 
-def _decode(text: str | None) -> dict[str, Any] | None:
+def decode_object(text: str | None) -> dict[str, Any] | None:
+    """A payload's JSON object; None for no payload, invalid JSON or a non-object."""
     if text is None:
         return None
     try:

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..export.source import read_chunks
-from ..export.tables import SessionScan, scan_session
+from ..export.tables import SessionScan, decode_object, scan_session
 from ..protocol import Direction, redact_text
 from ..store import SessionRecord, Store
 from .conversation import CONVERSATION_TYPES, ConversationBuilder
@@ -51,16 +51,6 @@ class Scan:
     def responses(self, session_id: str) -> list[dict[str, Any]]:
         """The Parquet ``responses`` rows of the session."""
         return self.tables.tracker.rows(session_id)
-
-
-def _decode(text: str | None) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    try:
-        event = json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-    return event if isinstance(event, dict) else None
 
 
 def scan_events(store: Store, rec: SessionRecord, log: IO[str]) -> Scan:
@@ -102,7 +92,7 @@ def _write_batch(scan: Scan, batch: pa.RecordBatch, binary: dict[int, bool], log
         else:
             scan.types[etype or "(no type)"] += 1
         if etype in CONVERSATION_TYPES and not perr:
-            event = _decode(payload)
+            event = decode_object(payload)
             if event is not None:
                 observe(seq, direction, etype, t, event)
         side = 0 if direction == Direction.CLIENT else 1
