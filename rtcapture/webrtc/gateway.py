@@ -28,7 +28,7 @@ from ..protocol.webrtc import (
     parse_call_request,
 )
 from .addresses import addresses_facing
-from .http import HttpRequest, HttpResponse, Sniffer, cors_headers, preflight
+from .http import HttpRequest, HttpResponse, Sniffer, answer_call_request
 
 if TYPE_CHECKING:
     from ..proxy.recorder import Recorder
@@ -70,12 +70,7 @@ class WebRTCGateway:
         problem = self._check(request)
         if problem is not None:
             return HttpResponse.text(*problem)
-        origin = request.header("Origin")
-        if request.method == "OPTIONS":
-            return preflight(origin)
-        response = await self._create(request)
-        return HttpResponse(response.status, response.body,
-                            response.headers + cors_headers(origin))
+        return await answer_call_request(request, self._create)
 
     async def _create(self, request: HttpRequest) -> HttpResponse:
         try:

@@ -98,6 +98,16 @@ def preflight(origin: str | None) -> HttpResponse:
         ("Access-Control-Max-Age", "600")])
 
 
+async def answer_call_request(request: HttpRequest, create: Handler) -> HttpResponse:
+    """A preflight's answer, or ``create``'s answer to the call request with CORS headers
+    for the request's (already allowed) origin."""
+    origin = request.header("Origin")
+    if request.method == "OPTIONS":
+        return preflight(origin)
+    response = await create(request)
+    return HttpResponse(response.status, response.body, response.headers + cors_headers(origin))
+
+
 def parse_head(head: bytes) -> tuple[str, str, list[tuple[str, str]]]:
     """Request line and headers (``ValueError`` when malformed)."""
     lines = head.decode("latin-1").split("\r\n")

@@ -21,9 +21,8 @@ from .http import (
     HttpExchange,
     HttpRequest,
     HttpResponse,
-    cors_headers,
+    answer_call_request,
     looks_like_post,
-    preflight,
 )
 
 log = logging.getLogger("rtcapture.mock")
@@ -43,12 +42,7 @@ class MockCalls:
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if not is_calls_path(request.path):
             return HttpResponse.text(404, "not found: the mock takes POST /v1/realtime/calls")
-        origin = request.header("Origin")
-        if request.method == "OPTIONS":
-            return preflight(origin)
-        response = await self._create(request)
-        return HttpResponse(response.status, response.body,
-                            response.headers + cors_headers(origin))
+        return await answer_call_request(request, self._create)
 
     async def _create(self, request: HttpRequest) -> HttpResponse:
         try:
