@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from rtcapture.ids import new_id
-from rtcapture.ingest import SessionTally
 from rtcapture.protocol import GA_NAMES
+from rtcapture.proxy.ingest import SessionTally
 from rtcapture.store import EventRecord, SessionRecord, Status, open_store, utcnow
 
 TURNS = 3

@@ -38,8 +38,8 @@ from typing import Any
 from websockets.asyncio.client import connect
 
 from rtcapture.ids import new_id
-from rtcapture.ingest import SessionTally
 from rtcapture.mock.synth import silence, synthesize
+from rtcapture.proxy.ingest import SessionTally
 from rtcapture.replay.run import ReplayRequest, replay_session, send_error_stats
 from rtcapture.store import SessionRecord, Status, open_store, utcnow
 

@@ -39,8 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audio_extract import VoiceSession  # noqa: E402
 
 from rtcapture.ids import new_id  # noqa: E402
-from rtcapture.ingest import SessionTally  # noqa: E402
 from rtcapture.protocol import GA_NAMES  # noqa: E402
+from rtcapture.proxy.ingest import SessionTally  # noqa: E402
 from rtcapture.store import EventRecord, SessionRecord, Status, open_store, utcnow  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

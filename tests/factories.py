@@ -9,8 +9,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from rtcapture.ids import new_id
-from rtcapture.ingest import SessionTally
 from rtcapture.protocol import Flavour
+from rtcapture.proxy.ingest import SessionTally
 from rtcapture.store import SessionRecord, Status, Store, utcnow
 
 Frame = tuple[str, "dict[str, Any] | bytes", float]

@@ -22,10 +22,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from ..export.cassette import write_cassette
-from ..ingest import SessionTally
 from ..mock import load_scenario
 from ..mock.scenario import Scenario
 from ..protocol import G711_ULAW, PCM16, AudioFormat, Flavour, Opcode, redact_headers
+from ..proxy.ingest import SessionTally
 from ..store import EventRecord, SessionRecord, Status, open_store
 from . import flows as F
 from .client import BETA_MODEL, DEMO_API_KEY, GA_MODEL, USER_AGENT

@@ -29,8 +29,8 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from ..ids import is_id
-from ..ingest import SessionTally
 from ..protocol import Direction, Opcode, redact_text
+from ..proxy.ingest import SessionTally
 from ..render import frame_json, iso
 from ..store import EventRecord, SessionRecord, Store
 from ..store.models import Event

@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from ..errors import StoreError
-from ..store.stream import pack_control, pack_frame
+from .stream import pack_control, pack_frame
 
 logger = logging.getLogger("rtcapture.sink")
 
@@ -112,7 +112,7 @@ class WriterSink:
         self._loop = asyncio.get_running_loop()
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "rtcapture.store.writer",
+                sys.executable, "-m", "rtcapture.proxy.writer",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE, process_group=0)
         except OSError as exc:

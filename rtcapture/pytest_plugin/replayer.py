@@ -17,10 +17,10 @@ from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 
-from ..ingest import SessionTally
 from ..mock.playback import PlaybackSession, build_cues, client_times, recorded_close
 from ..mock.server import WS_LOG
 from ..protocol import Direction, Opcode, parse_frame
+from ..proxy.ingest import SessionTally
 from ..store.records import EventRecord, SessionRecord
 from .matcher import ClientMatcher, expected_client_frames
 

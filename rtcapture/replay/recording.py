@@ -1,7 +1,7 @@
 """Storing a replay as a new session while it runs, off the send path.
 
 The replay's event loop only stamps and enqueues each frame (:meth:`ReplayRecorder.frame`);
-one writer thread parses them through :class:`~rtcapture.ingest.SessionTally`, inserts in
+one writer thread parses them through :class:`~rtcapture.proxy.ingest.SessionTally`, inserts in
 batches and keeps a recorder heartbeat so other processes do not mark the open session
 incomplete.
 """
@@ -15,8 +15,8 @@ import time
 from typing import Any
 
 from ..ids import new_id
-from ..ingest import SessionTally
 from ..protocol import Flavour
+from ..proxy.ingest import SessionTally
 from ..store import SessionRecord, Status, Store, utcnow
 from ..store.store import HEARTBEAT_S
 

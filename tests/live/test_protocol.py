@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from rtcapture.ingest import SessionTally
 from rtcapture.protocol import (
     PCM16,
     AudioFormat,
@@ -19,6 +18,7 @@ from rtcapture.protocol import (
     session_audio_formats,
     strip_audio,
 )
+from rtcapture.proxy.ingest import SessionTally
 
 
 @pytest.mark.parametrize(("path", "kind"), [

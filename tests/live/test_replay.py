@@ -94,7 +94,7 @@ async def test_realtime_and_live_diff_turn_by_turn(sqlite_url: str, tmp_path: Pa
 def test_live_appends_stream_without_waiting() -> None:
     """Appends never wait for server events (a Live timeline stops when audio stops);
     a commentary waits for the delegation whose id it carries."""
-    from rtcapture.ingest import SessionTally
+    from rtcapture.proxy.ingest import SessionTally
     from rtcapture.replay.plan import PlannedFrame, Planner
 
     tally = SessionTally()

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rtcapture.ingest import SessionTally
+from rtcapture.proxy.ingest import SessionTally
 from rtcapture.pytest_plugin.matcher import ClientMatcher, expected_client_frames
 from rtcapture.pytest_plugin.tape import (
     SecretInCassette,

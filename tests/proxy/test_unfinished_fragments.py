@@ -8,8 +8,8 @@ import asyncio
 import pytest
 from websockets.frames import Opcode
 
+from rtcapture.proxy.stream import INCOMPLETE_MESSAGE
 from rtcapture.store import open_store
-from rtcapture.store.stream import INCOMPLETE_MESSAGE
 from tests.conftest import deadline
 
 from .conftest import running_recorder

@@ -7,7 +7,7 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from rtcapture.ingest import SessionTally
+from rtcapture.proxy.ingest import SessionTally
 from rtcapture.store import EventRecord
 
 Frame = tuple[str, "dict[str, Any] | bytes", float]

@@ -26,8 +26,8 @@ import numpy as np
 
 from ...codec import encode_samples
 from ...export.cassette import write_cassette
-from ...ingest import SessionTally
 from ...protocol import G711_ULAW, AudioFormat, Flavour, Opcode, live, redact_headers
+from ...proxy.ingest import SessionTally
 from ...store import EventRecord, SessionRecord, Status, open_store
 from ..scenario import parse_scenario
 from ..synth import silence, synthesize

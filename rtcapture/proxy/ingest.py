@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .protocol import (
+from ..protocol import (
     INPUT_AUDIO_APPEND,
     STATE_TYPES,
     Direction,
@@ -20,7 +20,7 @@ from .protocol import (
     live,
     parse_frame,
 )
-from .store.records import EventRecord
+from ..store.records import EventRecord
 
 
 def _clean(value: str | None) -> str | None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rtcapture.store.stream import FrameMsg, StreamDecoder, pack_control, pack_frame
+from rtcapture.proxy.stream import FrameMsg, StreamDecoder, pack_control, pack_frame
 
 
 def _frame(no: int, seq: int, data: bytes) -> bytes:

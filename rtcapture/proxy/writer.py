@@ -5,7 +5,7 @@ relay's event loop (see PERFORMANCE notes in the README). It reports to the rela
 JSON lines on stdout. On EOF (the relay exited, even by ``kill -9``) it commits what it
 has, marks the sessions still open ``incomplete`` and exits.
 
-Run as ``python -m rtcapture.store.writer``; the first record is a ``config`` control.
+Run as ``python -m rtcapture.proxy.writer``; the first record is a ``config`` control.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import first_line
-from ..ingest import SessionTally
 from ..protocol import Flavour, Opcode, flavour_from_path
-from .records import EventRecord, SessionRecord, Status
-from .store import HEARTBEAT_S, Store, StoreUnavailable, open_store
+from ..store.records import EventRecord, SessionRecord, Status
+from ..store.store import HEARTBEAT_S, Store, StoreUnavailable, open_store
+from .ingest import SessionTally
 from .stream import INCOMPLETE_MESSAGE, FrameMsg, StreamDecoder
 
 FLUSH_INTERVAL_S = 0.08
@@ -353,7 +353,7 @@ def _without(events: list[EventRecord], gone: list[EventRecord]) -> list[EventRe
 
 def _file_identity(store: Store) -> tuple[str, tuple[int, int]] | None:
     """The SQLite file's path and (device, inode), or None for other databases."""
-    from .db import sqlite_dir
+    from ..store.db import sqlite_dir
 
     if sqlite_dir(store.engine) is None:
         return None
