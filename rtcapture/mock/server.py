@@ -21,11 +21,11 @@ from websockets.datastructures import Headers
 
 from ..protocol import flavour_from_handshake, live, model_from_path
 from ..store.records import EventRecord
-from ..webrtc.mockserver import CallOrWebSocket, MockCalls
 from .connection import MockConnection
 from .live import LiveMockConnection
 from .playback import Close, PlaybackSession, build_cues, client_times
 from .scenario import DEFAULT_SCENARIO, Scenario
+from .webrtc_server import CallOrWebSocket, MockCalls
 
 log = logging.getLogger("rtcapture.mock")
 WS_LOG = logging.getLogger("rtcapture.mock.ws")

@@ -17,7 +17,7 @@ from websockets.asyncio.server import ServerConnection
 from ..ids import new_id
 from ..protocol import model_from_path
 from ..protocol.webrtc import SDP_TYPE, CallRequestError, is_calls_path, parse_call_request
-from .http import (
+from ..webrtc.http import (
     HttpExchange,
     HttpRequest,
     HttpResponse,
@@ -50,7 +50,7 @@ class MockCalls:
         except CallRequestError as exc:
             return _error(400, "invalid_request_error", str(exc))
         try:
-            from .mockcall import MockCall
+            from .webrtc_call import MockCall
         except ImportError:
             return HttpResponse.text(501, "WebRTC needs the webrtc extra: "
                                           "pip install 'rtcapture[webrtc]'")

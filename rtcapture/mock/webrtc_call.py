@@ -31,8 +31,8 @@ from ..protocol.webrtc import (
     OUTPUT_AUDIO_BUFFER_STOPPED,
     CallRequest,
 )
-from .ice import new_peer, pin_addresses
-from .media import PcmConverter, PcmTrack
+from ..webrtc.ice import new_peer, pin_addresses
+from ..webrtc.media import PcmConverter, PcmTrack
 
 log = logging.getLogger("rtcapture.mock")
 
