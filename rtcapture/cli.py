@@ -6,18 +6,20 @@ Each command lives in ``rtcapture/commands/<name>.py``; this module only wires t
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import signal
 import sys
 from dataclasses import dataclass, field
 from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import click
 from click.core import ParameterSource
 
 from . import __version__
 from .config import DEFAULT_DB_URL as DEFAULT_URL
+from .errors import EXIT_INTERRUPTED, RtcaptureError, database_failure
 
 if TYPE_CHECKING:
     from .store import Store
@@ -132,23 +134,37 @@ class LazyGroup(click.Group):
         return self.commands.get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
-        """Run the command; a database error it did not expect becomes one line (exit 2)."""
+        """Run the command. The one place library errors become the command line's: an
+        :class:`~rtcapture.errors.RtcaptureError` (and a database error nobody expected)
+        is one line on stderr with its exit code, Ctrl-C is exit 130."""
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:  # Ctrl-C (SIGTERM/SIGHUP too: see main): one line, 130
-            from .errors import EXIT_INTERRUPTED
-
             with contextlib.suppress(OSError):
                 click.echo("rtcapture: interrupted", err=True)
             raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except RtcaptureError as exc:
+            raise cli_error(exc) from exc
         except Exception as exc:
-            from .errors import database_failure
-
             app = ctx.obj if isinstance(ctx.obj, AppContext) else AppContext()
             failure = database_failure(exc, app.db_url)
             if failure is None:
                 raise
-            raise failure from exc
+            raise cli_error(failure) from exc
+
+
+def cli_error(exc: RtcaptureError) -> click.ClickException:
+    """The click error that shows ``exc`` in one line and exits with its code."""
+    return _exiting_with(exc.exit_code)(str(exc))
+
+
+@functools.cache
+def _exiting_with(exit_code: int) -> type[click.ClickException]:
+    """A click exception class whose errors exit with ``exit_code``."""
+    return cast(type[click.ClickException], type(
+        f"Exit{exit_code}Error", (click.ClickException,), {"exit_code": exit_code}))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

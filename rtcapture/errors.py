@@ -1,10 +1,12 @@
-"""Exceptions that map to the command-line exit codes of the SPEC."""
+"""The library's errors, each carrying the command-line exit code of the SPEC it means.
+
+Library code raises these (never a click exception); the command line turns them into
+click's one-line errors in one place (:meth:`rtcapture.cli.LazyGroup.invoke`).
+"""
 
 from __future__ import annotations
 
 import sys
-
-import click
 
 EXIT_OK = 0
 EXIT_DIFFERENCES = 1
@@ -14,13 +16,26 @@ EXIT_INTERRUPTED = 130
 """Stopped by Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
-class UsageError(click.ClickException):
+class RtcaptureError(Exception):
+    """A failure the user can act on, said in one line (``str(exc)``)."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(RtcaptureError):
     """A user or input mistake: one line on stderr, exit 2."""
 
     exit_code = EXIT_USAGE
 
 
-class EndpointError(click.ClickException):
+class EndpointError(RtcaptureError):
     """The endpoint failed (unreachable, refused, timed out): exit 3."""
 
     exit_code = EXIT_ENDPOINT
@@ -47,7 +62,7 @@ def database_failure(exc: BaseException, db_url: str) -> StoreError | None:
     """
     from .protocol import redact_url
 
-    if isinstance(exc, click.ClickException):  # already a one-line message
+    if isinstance(exc, RtcaptureError):  # already a one-line message
         return None
     seen: BaseException | None = exc
     while seen is not None:

@@ -84,8 +84,6 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
     if upstream != "mock":
         upstream = websocket_base(upstream, "--upstream", keywords="or 'mock'")
     tls = server_ssl_context(tls_cert, tls_key)
-    app.store()  # fail fast (exit 2) on a bad or unreadable database; upgrades it
-    app.close()
     raise_fd_limit()  # two descriptors per session: use all the system allows
     try:
         asyncio.run(_serve(app, host, port, upstream, label, tls, RelayConfig(
@@ -123,10 +121,12 @@ async def _serve(app: AppContext, host: str, port: int, upstream: str, label: st
             raise UsageError("--upstream points at the recorder itself")
         config = dataclasses.replace(
             config, upstream=uri, upstream_ssl=_upstream_ssl(upstream_ca) if uri.secure else None)
+        from ..webrtc.gateway import WebRTCGateway
+
         recorder = Recorder(host, port, upstream, app.db_url, config, label=label, tls=tls,
                             echo=lambda line: _say(line) if not app.quiet else None,
                             fds_per_session=3 if in_process_mock else 2,
-                            ice_addresses=ice_addresses)
+                            ice_addresses=ice_addresses, gateway=WebRTCGateway)
         stop, force = asyncio.Event(), asyncio.Event()
         signals = 0
 

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
+import dataclasses
 import logging
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.uri import WebSocketURI
 
@@ -24,6 +26,7 @@ from ..protocol import (
     redact_url,
 )
 from ..store.records import Status
+from .controls import Begin, End, Opened, SessionFields
 from .leg import Leg
 from .listener import FDS_PER_SESSION, Listener
 from .relay import CloseInfo, Relay, RelayConfig
@@ -38,6 +41,27 @@ STOPPED_REASON = "recorder stopped"
 DRAIN_GRACE_S = 6.0
 """How long open sessions get to finish their closing handshakes before their sockets are
 dropped (each leg aborts itself after 5 s)."""
+
+
+class Gateway(Protocol):
+    """Another transport on the recorder's port (WebRTC: ``rtcapture.webrtc.gateway``)."""
+
+    @property
+    def calls(self) -> Collection[object]:
+        """The sessions it has open."""
+        ...
+
+    def route(self, protocol: asyncio.Protocol) -> asyncio.Protocol:
+        """The protocol that serves a new connection (``protocol``: the WebSocket relay's)."""
+        ...
+
+    async def close(self, grace: float) -> None:
+        """End its open sessions (within ``grace`` seconds)."""
+        ...
+
+
+GatewayFactory = Callable[["Recorder", tuple[str, ...]], Gateway]
+"""Makes a recorder's gateway from the recorder and its ICE addresses."""
 
 
 @dataclass
@@ -79,7 +103,7 @@ class SessionRecording:
     begun: bool = False
     failed_reason: str | None = None
     failed_status: int | None = None
-    begin_msg: dict[str, Any] | None = None
+    begin_msg: Begin | None = None
     subprotocol: str | None = None
     is_open: bool = False
 
@@ -94,19 +118,18 @@ class SessionRecording:
         client = relay.client
         peer = client.transport.get_extra_info("peername") if client and client.transport \
             else None
-        self.begin_msg = {"op": "begin", "no": self.no, "session": {
-            "id": self.session_id,
-            "started": datetime.fromtimestamp(relay.t0_wall_ns / 1e9, tz=UTC).isoformat(),
-            "upstream_url": rec.upstream_display,
-            "path": redact_url(request.path),
-            "model": model_from_path(request.path),
-            "client_addr": f"{peer[0]}:{peer[1]}" if peer else None,
-            "headers": [list(h) for h in redact_headers(headers)],
-            "subprotocols": redact_subprotocols(offered),
-            "flavour": str(flavour) if flavour else None,
-            "label": rec.label,
-            "replay_of": None,
-        }}
+        self.begin_msg = Begin(self.no, SessionFields(
+            id=self.session_id,
+            started=datetime.fromtimestamp(relay.t0_wall_ns / 1e9, tz=UTC),
+            upstream_url=rec.upstream_display,
+            path=redact_url(request.path),
+            model=model_from_path(request.path),
+            client_addr=f"{peer[0]}:{peer[1]}" if peer else None,
+            headers=tuple(redact_headers(headers)),
+            subprotocols=tuple(redact_subprotocols(offered)),
+            flavour=str(flavour) if flavour else None,
+            label=rec.label,
+        ))
         rec.sink.control(self.begin_msg)
         self.begun = True
 
@@ -114,15 +137,14 @@ class SessionRecording:
         """Tell a restarted writer about this session (its row may exist already)."""
         if self.begin_msg is None:
             return
-        self.recorder.sink.control({**self.begin_msg, "resume": True})
+        self.recorder.sink.control(dataclasses.replace(self.begin_msg, resume=True))
         if self.is_open:
-            self.recorder.sink.control({"op": "opened", "no": self.no,
-                                        "subprotocol": self.subprotocol})
+            self.recorder.sink.control(Opened(self.no, self.subprotocol))
 
     # Recording protocol -------------------------------------------------------------
 
     def frame(self, direction: Direction, binary: bool, delivered: bool, t_ns: int,
-              data: bytes, incomplete: bool = False) -> None:
+              data: builtins.bytes, incomplete: bool = False) -> None:
         assert self.relay is not None
         self.recorder.sink.frame(self.no, self.seq, direction is Direction.SERVER, binary,
                                  delivered, t_ns, self.relay.t0_wall_ns + t_ns, data, incomplete)
@@ -139,7 +161,7 @@ class SessionRecording:
     def opened(self, subprotocol: str | None) -> None:
         self._ensure_begun()
         self.is_open, self.subprotocol = True, subprotocol
-        self.recorder.sink.control({"op": "opened", "no": self.no, "subprotocol": subprotocol})
+        self.recorder.sink.control(Opened(self.no, subprotocol))
         assert self.relay is not None and self.relay.request is not None
         self.recorder.echo(f"session {self.session_id} open  {redact_url(self.relay.request.path)}")
 
@@ -150,13 +172,11 @@ class SessionRecording:
         reason = self.failed_reason if self.failed_reason is not None else info.status_reason
         if reason is None and rec.stopping and info.closed_by == "recorder":
             reason = STOPPED_REASON
-        end = {
-            "op": "end", "no": self.no, "ended": datetime.now(UTC).isoformat(),
-            "status": status, "status_reason": reason,
-            "close_code": self.failed_status if self.failed_reason is not None else info.code,
-            "close_reason": info.reason, "closed_by": info.closed_by,
-            "dropped": rec.sink.take_dropped(self.no), "relayed": self.frames,
-        }
+        end = End(
+            self.no, datetime.now(UTC), status, reason,
+            close_code=self.failed_status if self.failed_reason is not None else info.code,
+            close_reason=info.reason, closed_by=info.closed_by,
+            dropped=rec.sink.take_dropped(self.no), relayed=self.frames)
         if rec.sink.alive:
             rec.sink.control(end)
         elif self.begin_msg is not None:
@@ -189,18 +209,20 @@ class Recorder:
     stats: RecorderStats = field(default_factory=RecorderStats)
     ice_addresses: tuple[str, ...] = ()
     """WebRTC: where ICE candidates are gathered (empty: loopback when facing loopback)."""
+    gateway: GatewayFactory | None = None
+    """Serves other transports on the same port (the command line passes WebRTC's)."""
     recorder_id: str = field(default_factory=new_id)
     sessions: dict[int, SessionRecording] = field(default_factory=dict)
     relays: set[Relay] = field(default_factory=set)
     ended_sessions: dict[int, tuple[str, int]] = field(default_factory=dict)
     """Session number -> (id, frames relayed) of every session that ended."""
-    unsent_ends: list[tuple[SessionRecording, dict[str, Any]]] = field(default_factory=list)
+    unsent_ends: list[tuple[SessionRecording, End]] = field(default_factory=list)
     """Sessions that ended while the writer was down, with their end record."""
     stopping: bool = False
     _listener: Listener | None = None
     _next_no: int = 0
     _store_warned: bool = False
-    _webrtc: Any = None
+    _gateway: Gateway | None = None
 
     def __post_init__(self) -> None:
         self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report,
@@ -220,16 +242,16 @@ class Recorder:
         return f"{scheme}://{host}:{self.port}"
 
     async def start(self) -> None:
-        """Start the writer process, then listen."""
+        """Start the writer process, then listen. The writer opens (and upgrades) the
+        database first: one it cannot use is a ``StoreError`` before anything listens."""
         await self.sink.start()
-        from ..webrtc.gateway import WebRTCGateway
-
-        self._webrtc = WebRTCGateway(self, self.ice_addresses)
+        if self.gateway is not None:
+            self._gateway = self.gateway(self, self.ice_addresses)
         self._listener = Listener(self.listen_host, self.listen_port, self._new_connection,
                                   lambda: len(self.relays), self._connection_failed, tls=self.tls,
                                   fds_per_session=self.fds_per_session,
                                   handshake_timeout=self.relay_config.handshake_timeout,
-                                  route=self._webrtc.route)
+                                  route=self._gateway.route if self._gateway else None)
         await self._listener.start()
 
     def _new_connection(self) -> asyncio.Protocol:
@@ -355,9 +377,9 @@ class Recorder:
                 for relay in open_relays:
                     _abort(relay)
                 await asyncio.gather(*(r.ended.wait() for r in open_relays))
-        if self._webrtc is not None:
-            self.stats.open_sessions += len(self._webrtc.calls)
-            await self._webrtc.close(grace)
+        if self._gateway is not None:
+            self.stats.open_sessions += len(self._gateway.calls)
+            await self._gateway.close(grace)
         await self.sink.close()
 
     def _totals(self) -> RecorderStats:
@@ -402,14 +424,15 @@ def is_self_target(upstream: WebSocketURI, listen_host: str, listen_port: int) -
     if listen_port == 0 or upstream.port != listen_port:
         return False
     try:
-        targets = {info[4][0] for info in socket.getaddrinfo(upstream.host, upstream.port)}
+        targets = {str(info[4][0])
+                   for info in socket.getaddrinfo(upstream.host, upstream.port)}
     except OSError:
         return False
     local = {"127.0.0.1", "::1", "0.0.0.0", "::"}
     if listen_host in ("0.0.0.0", "::", ""):
         return bool(targets & local) or any(t.startswith("127.") for t in targets)
     try:
-        mine = {info[4][0] for info in socket.getaddrinfo(listen_host, listen_port)}
+        mine = {str(info[4][0]) for info in socket.getaddrinfo(listen_host, listen_port)}
     except OSError:
         mine = {listen_host}
     return bool(targets & mine)

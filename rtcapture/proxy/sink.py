@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from ..errors import StoreError
+from .controls import Config, Control, Shutdown
 from .stream import pack_control, pack_frame
 
 logger = logging.getLogger("rtcapture.sink")
@@ -119,18 +120,26 @@ class WriterSink:
             raise StoreError(f"cannot start the writer process ({sys.executable}): "
                              f"{exc.strerror or exc}") from None
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.transport.set_write_buffer_limits(  # type: ignore[attr-defined]
+        self.proc.stdin.transport.set_write_buffer_limits(
             high=self.chunk // 2, low=self.chunk // 4)
         self._backlog.clear()
         self._backlog_bytes = 0
-        self.proc.stdin.write(pack_control(
-            {"op": "config", "db_url": self.db_url, "recorder_id": self.recorder_id}))
+        self.proc.stdin.write(pack_control(Config(self.db_url, self.recorder_id)))
         try:
             async with asyncio.timeout(timeout):
                 line = await self.proc.stdout.readline()
         except TimeoutError:
             line = b""
-        if not line or json.loads(line).get("event") != "ready":
+        try:
+            answer = json.loads(line) if line else {}
+        except ValueError:
+            answer = {}
+        if answer.get("event") == "open_failed":  # the store's own one-line error
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self.proc.wait()
+            raise StoreError(str(answer.get("reason")))
+        if answer.get("event") != "ready":
             err = b""
             if self.proc.stderr is not None:
                 with contextlib.suppress(TimeoutError):
@@ -231,7 +240,7 @@ class WriterSink:
                 while self._backlog:  # in order, before the shutdown record
                     proc.stdin.write(self._backlog.popleft())
                 self._backlog_bytes = 0
-                proc.stdin.write(pack_control({"op": "shutdown"}))
+                proc.stdin.write(pack_control(Shutdown()))
                 await proc.stdin.drain()
             proc.stdin.close()
         try:
@@ -263,11 +272,11 @@ class WriterSink:
             assert self._loop is not None
             self._loop.call_soon(self._flush)
 
-    def control(self, obj: dict[str, Any]) -> None:
+    def control(self, msg: Control) -> None:
         """Queue one control record (session begin/opened/end); never dropped."""
         if not self._alive:
             return
-        self._chunks.append(pack_control(obj))
+        self._chunks.append(pack_control(msg))
         if not self._scheduled:
             self._scheduled = True
             assert self._loop is not None

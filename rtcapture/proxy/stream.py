@@ -2,7 +2,8 @@
 
 Binary, length-prefixed, append-only: the relay packs a frame with one ``struct`` call
 and never parses it; the writer decodes, parses and stores. Control records (session
-begin/open/end) are small JSON objects on the same stream, so order is preserved.
+begin/open/end, :mod:`.controls`) are small JSON objects on the same stream, so order is
+preserved.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import json
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+
+from .controls import Control, from_wire, to_wire
 
 FRAME = b"F"
 CONTROL = b"C"
@@ -36,9 +38,9 @@ def pack_frame(session_no: int, seq: int, server: bool, binary: bool, delivered:
     return FRAME_HEADER.pack(FRAME, flags, session_no, seq, t_ns, wall_ns, len(data))
 
 
-def pack_control(obj: dict[str, Any]) -> bytes:
+def pack_control(msg: Control) -> bytes:
     """One control record (JSON)."""
-    body = json.dumps(obj, separators=(",", ":")).encode("utf-8")
+    body = json.dumps(to_wire(msg), separators=(",", ":")).encode("utf-8")
     return CONTROL_HEADER.pack(CONTROL, len(body)) + body
 
 
@@ -65,7 +67,7 @@ class StreamDecoder:
         self._buf = bytearray()
         self._pos = 0
 
-    def feed(self, data: bytes) -> Iterator[FrameMsg | dict[str, Any]]:
+    def feed(self, data: bytes) -> Iterator[FrameMsg | Control]:
         """Append ``data`` and yield every record now complete."""
         buf = self._buf
         if self._pos:
@@ -99,9 +101,10 @@ class StreamDecoder:
                 start = pos + CONTROL_HEADER.size
                 if end - start < length:
                     break
-                obj = json.loads(bytes(buf[start:start + length]))
+                msg = from_wire(json.loads(bytes(buf[start:start + length])))
                 pos = start + length
-                yield obj
+                self._pos = pos
+                yield msg
             else:
                 raise ValueError(f"corrupt record stream at byte {pos}")
             self._pos = pos

@@ -23,16 +23,15 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from ..errors import first_line
+from ..errors import RtcaptureError, first_line
 from ..protocol import Flavour, Opcode, flavour_from_path
 from ..store.records import EventRecord, SessionRecord, Status
 from ..store.store import HEARTBEAT_S, Store, StoreUnavailable, open_store
+from .controls import Begin, Config, Control, End, Media, Opened, Shutdown
 from .ingest import SessionTally
 from .stream import INCOMPLETE_MESSAGE, FrameMsg, StreamDecoder
+from .writing import FLUSH_INTERVAL_S, Batch, Heartbeat, session_end
 
-FLUSH_INTERVAL_S = 0.08
-"""Commit at least this often while frames are pending (the recorder is at most ~100 ms behind)."""
-FLUSH_ROWS = 2000
 TOTALS_INTERVAL_S = 5.0
 RETRY_INTERVAL_S = 1.0
 READ_PAUSE_S = 0.01
@@ -71,8 +70,7 @@ class Writer:
         self.store = store
         self.recorder_id = recorder_id
         self.live: dict[int, _Live] = {}
-        self.pending: list[EventRecord] = []
-        self.pending_since = 0.0
+        self.pending: Batch[EventRecord] = Batch()
         self.failed_reason: str | None = None
         self.lost_total = 0
         self.next_retry = 0.0
@@ -138,11 +136,21 @@ class Writer:
 
     # ---------------------------------------------------------------- records
 
-    def handle(self, msg: FrameMsg | dict[str, Any]) -> None:
-        if isinstance(msg, FrameMsg):
-            self._frame(msg)
-        else:
-            getattr(self, "_ctl_" + msg["op"])(msg)
+    def handle(self, msg: FrameMsg | Control) -> None:
+        """Act on one record of the stream (``config`` and ``shutdown`` are :func:`run`'s)."""
+        match msg:
+            case FrameMsg():
+                self._frame(msg)
+            case Media():
+                self._media(msg)
+            case Begin():
+                self._begin(msg)
+            case Opened():
+                self._opened(msg)
+            case End():
+                self._end(msg)
+            case Config() | Shutdown():
+                raise ValueError(f"unexpected {msg.OP} record")
 
     def _frame(self, msg: FrameMsg, opcode: str | None = None) -> None:
         live = self.live.get(msg.session_no)
@@ -155,37 +163,32 @@ class Writer:
         if msg.incomplete:
             ev.parse_error = INCOMPLETE_MESSAGE
         live.dirty = True
-        if not self.pending:
-            self.pending_since = time.monotonic()
-        self.pending.append(ev)
+        self.pending.add(ev, time.monotonic())
 
-    def _ctl_media(self, msg: dict[str, Any]) -> None:
+    def _media(self, msg: Media) -> None:
         """A WebRTC track's audio as its equivalent JSON event (opcode ``media``)."""
-        self._frame(FrameMsg(msg["no"], msg["seq"], bool(msg["server"]), False,
-                             bool(msg.get("delivered", True)), msg["t_ns"], msg["wall_ns"],
-                             msg["data"].encode("utf-8")), Opcode.MEDIA)
+        self._frame(FrameMsg(msg.no, msg.seq, msg.server, False, msg.delivered, msg.t_ns,
+                             msg.wall_ns, msg.data.encode("utf-8")), Opcode.MEDIA)
 
-    def _ctl_begin(self, msg: dict[str, Any]) -> None:
-        fields = msg["session"]
+    def _begin(self, msg: Begin) -> None:
+        fields = msg.session
         rec = SessionRecord(
-            id=fields["id"], started=datetime.fromisoformat(fields["started"]),
-            status=Status.OPEN, recorder_id=self.recorder_id,
-            headers=[(h[0], h[1]) for h in fields.get("headers", [])],
-            **{k: v for k, v in fields.items()
-               if k in ("upstream_url", "path", "model", "client_addr", "label", "replay_of",
-                        "subprotocols", "transport")},
+            id=fields.id, started=fields.started, status=Status.OPEN,
+            recorder_id=self.recorder_id, headers=list(fields.headers),
+            upstream_url=fields.upstream_url, path=fields.path, model=fields.model,
+            client_addr=fields.client_addr, label=fields.label, replay_of=fields.replay_of,
+            subprotocols=list(fields.subprotocols), transport=fields.transport,
         )
         live = _Live(rec)
-        hint = fields.get("flavour")
-        if hint:
-            live.tally.flavour.handshake = Flavour(hint)
+        if fields.flavour:
+            live.tally.flavour.handshake = Flavour(fields.flavour)
         live.tally.flavour.path_hint = flavour_from_path(rec.path or "")
         rec.flavour = str(live.tally.flavour.flavour)
-        self.live[msg["no"]] = live
+        self.live[msg.no] = live
         self.flush()  # frames of earlier sessions first, then this row
         try:
             self.check_file()
-            if msg.get("resume") and self.store.has_session(rec.id):
+            if msg.resume and self.store.has_session(rec.id):
                 # a restarted writer: the row (and some events) came from its predecessor
                 for key, value in self.store.stored_counts([rec.id]).get(rec.id, {}).items():
                     setattr(live.tally, key, value)
@@ -197,38 +200,34 @@ class Writer:
         except (SQLAlchemyError, OSError) as exc:
             self.fail(exc)
 
-    def _ctl_opened(self, msg: dict[str, Any]) -> None:
-        live = self.live.get(msg["no"])
+    def _opened(self, msg: Opened) -> None:
+        live = self.live.get(msg.no)
         if live is not None:
-            live.record.subprotocol = msg.get("subprotocol")
+            live.record.subprotocol = msg.subprotocol
 
-    def _ctl_end(self, msg: dict[str, Any]) -> None:
-        if msg["no"] not in self.live:
+    def _end(self, msg: End) -> None:
+        if msg.no not in self.live:
             return
         self.flush()  # while the session is live, so that frames lost here count for it
-        live = self.live.pop(msg["no"])
+        live = self.live.pop(msg.no)
         rec = live.record
-        dropped: dict[str, int] = msg.get("dropped") or {}  # by the relay, store failed
-        totals = live.tally.totals()
+        dropped = msg.dropped  # by the relay while the store failed
+        totals: dict[str, Any] = live.tally.totals()
         for key, count in dropped.items():
-            totals[key] = int(totals[key]) + count  # type: ignore[call-overload]
+            totals[key] += count
         lost = live.lost + dropped.get("client_events", 0) + dropped.get("server_events", 0)
-        if "relayed" in msg:  # the recorder's count: frames lost on the way count too
-            lost = max(lost, int(msg["relayed"]) - live.rows)
-        status = msg.get("status", Status.CLOSED)
-        reason = msg.get("status_reason")
-        if lost and status == Status.CLOSED:
-            status, reason = Status.INCOMPLETE, f"{lost} frames could not be stored"
-        fields: dict[str, Any] = dict(
-            ended=datetime.fromisoformat(msg["ended"]), status=status, status_reason=reason,
-            close_code=msg.get("close_code"), close_reason=msg.get("close_reason"),
-            closed_by=msg.get("closed_by"), subprotocol=rec.subprotocol, lost_frames=lost,
-            **totals)
+        if msg.relayed is not None:  # the recorder's count: frames lost on the way count too
+            lost = max(lost, msg.relayed - live.rows)
+        fields = session_end(
+            totals, ended=msg.ended, lost=lost, status=msg.status,
+            status_reason=msg.status_reason, close_code=msg.close_code,
+            close_reason=msg.close_reason, closed_by=msg.closed_by,
+            subprotocol=rec.subprotocol)
         self._update(live, fields)
         self.report_stored(force=True)
-        self.report({"event": "session_closed", "id": rec.id, "no": msg["no"], "status": status,
-                     "status_reason": reason, "close_code": msg.get("close_code"),
-                     "lost": lost, "stored": live.rows, **totals})
+        self.report({"event": "session_closed", "id": rec.id, "no": msg.no,
+                     "status": fields["status"], "status_reason": fields["status_reason"],
+                     "close_code": msg.close_code, "lost": lost, "stored": live.rows, **totals})
 
     def _update(self, live: _Live, fields: dict[str, Any]) -> None:
         try:
@@ -254,15 +253,11 @@ class Writer:
 
     # ---------------------------------------------------------------- batching
 
-    def due(self, now: float) -> bool:
-        return bool(self.pending) and (
-            len(self.pending) >= FLUSH_ROWS or now - self.pending_since >= FLUSH_INTERVAL_S)
-
     def flush(self) -> None:
         """Commit everything pending."""
         if not self.pending:
             return
-        batch, self.pending = self.pending, []
+        batch = self.pending.take()
         if self.failed_reason is not None and time.monotonic() < self.next_retry:
             self._lose(batch)
             return
@@ -326,8 +321,7 @@ class Writer:
         self.save_unsaved(try_now=True)
         ended = datetime.now(UTC)
         for no in list(self.live):
-            self._ctl_end({"no": no, "ended": ended.isoformat(), "status": Status.INCOMPLETE,
-                           "status_reason": reason, "closed_by": "recorder"})
+            self._end(End(no, ended, Status.INCOMPLETE, reason, closed_by="recorder"))
 
 
 def _again_on_disconnect(call: Any, *args: Any, **kwargs: Any) -> Any:
@@ -365,6 +359,20 @@ def _file_identity(store: Store) -> tuple[str, tuple[int, int]] | None:
     return path, (st.st_dev, st.st_ino)
 
 
+def _open(config: Config) -> Writer | None:
+    """Open the store and say ``ready``, or say why it cannot be opened (``open_failed``,
+    the one-line error the recorder shows) and return None."""
+    try:
+        store = open_store(config.db_url, check_orphans=True)
+    except RtcaptureError as exc:
+        Writer.report({"event": "open_failed", "reason": str(exc)})
+        return None
+    writer = Writer(store, config.recorder_id)
+    store.register_recorder(config.recorder_id)
+    writer.report({"event": "ready"})
+    return writer
+
+
 def run(stdin_fd: int = 0) -> int:
     """Main loop of the writer process."""
     for name in IMMUNE_SIGNALS:
@@ -377,7 +385,8 @@ def run(stdin_fd: int = 0) -> int:
     decoder = StreamDecoder()
     writer: Writer | None = None
     clean = False
-    last_beat = last_totals = time.monotonic()
+    beat = Heartbeat(time.monotonic())
+    last_totals = time.monotonic()
     try:
         import fcntl
 
@@ -395,13 +404,12 @@ def run(stdin_fd: int = 0) -> int:
         if chunk is not None and len(chunk) < READ_SIZE:
             time.sleep(READ_PAUSE_S)  # batching reads, not synchronisation
         for msg in decoder.feed(chunk or b""):
-            if isinstance(msg, dict) and msg.get("op") == "config":
-                store = open_store(msg["db_url"], check_orphans=True)
-                writer = Writer(store, msg["recorder_id"])
-                store.register_recorder(msg["recorder_id"])
-                writer.report({"event": "ready"})
+            if isinstance(msg, Config):
+                writer = _open(msg)
+                if writer is None:
+                    return 1
                 continue
-            if isinstance(msg, dict) and msg.get("op") == "shutdown":
+            if isinstance(msg, Shutdown):
                 clean = True
                 continue
             assert writer is not None, "config must come first"
@@ -409,11 +417,11 @@ def run(stdin_fd: int = 0) -> int:
         if writer is None:
             continue
         now = time.monotonic()
-        if writer.due(now) or (writer.pending and not ready):
+        if writer.pending.due(now) or (writer.pending and not ready):
             writer.flush()
         probe = writer.failed_reason is not None and now >= writer.next_retry
-        if now - last_beat >= HEARTBEAT_S or probe:
-            last_beat = now
+        if beat.due(now) or probe:
+            beat.last = now
             try:
                 writer.check_file()
                 _again_on_disconnect(writer.store.heartbeat, writer.recorder_id)

@@ -3,7 +3,7 @@
 The replay's event loop only stamps and enqueues each frame (:meth:`ReplayRecorder.frame`);
 one writer thread parses them through :class:`~rtcapture.proxy.ingest.SessionTally`, inserts in
 batches and keeps a recorder heartbeat so other processes do not mark the open session
-incomplete.
+incomplete, by the recorder's own rules (:mod:`rtcapture.proxy.writing`).
 """
 
 from __future__ import annotations
@@ -17,14 +17,13 @@ from typing import Any
 from ..ids import new_id
 from ..protocol import Flavour
 from ..proxy.ingest import SessionTally
+from ..proxy.writing import Batch, Heartbeat, session_end
 from ..store import SessionRecord, Status, Store, utcnow
-from ..store.store import HEARTBEAT_S
 
 log = logging.getLogger(__name__)
 
-_BATCH = 500
-_FLUSH_S = 0.25
-_STOP = object()
+_Row = tuple[int, str, int, int, str, bytes]
+"""seq, direction, t_ns, wall_ns, opcode, data."""
 
 
 class ReplayRecorder:
@@ -38,7 +37,8 @@ class ReplayRecorder:
         self.tally.flavour.handshake = flavour
         self.lost = 0
         self._seq = 0
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Row | None] = queue.SimpleQueue()
+        """Frames to store; None: stop."""
         self._recorder_id = new_id()
         self._thread: threading.Thread | None = None
 
@@ -60,48 +60,45 @@ class ReplayRecorder:
         self._queue.put((self._seq, direction, t_ns, time.time_ns(), opcode, data))
         self._seq += 1
 
-    def finish(self, status: str = Status.CLOSED, **fields: Any) -> None:
+    def finish(self, status: str = Status.CLOSED, status_reason: str | None = None,
+               **fields: Any) -> None:
         """Flush everything, then store the session's end, totals and ``fields``."""
         if self._thread is not None:
-            self._queue.put(_STOP)
+            self._queue.put(None)
             self._thread.join()
             self._thread = None
-        values = dict(self.tally.totals())
-        values.update(ended=utcnow(), status=status, lost_frames=self.lost)
-        if self.lost and status == Status.CLOSED:
-            values.update(status=Status.INCOMPLETE,
-                          status_reason=f"{self.lost} frames could not be stored")
-        values.update(fields)
-        self.store.update_session(self.record.id, **values)
+        self.store.update_session(self.record.id, **session_end(
+            self.tally.totals(), ended=utcnow(), lost=self.lost, status=status,
+            status_reason=status_reason, **fields))
         self.store.stop_recorder(self._recorder_id)
 
     def _run(self) -> None:
-        beat = time.monotonic()
+        batch: Batch[_Row] = Batch()
+        beat = Heartbeat(time.monotonic())
         stopping = False
         while not stopping:
-            batch = []
             try:
-                item = self._queue.get(timeout=_FLUSH_S)
-                while True:
-                    if item is _STOP:
+                item = self._queue.get(timeout=batch.wait(time.monotonic()))
+                while True:  # everything queued now, but no more than a batch's rows
+                    if item is None:
                         stopping = True
                         break
-                    batch.append(item)
-                    if len(batch) >= _BATCH:
+                    batch.add(item, time.monotonic())
+                    if len(batch) >= batch.rows:
                         break
                     item = self._queue.get_nowait()
             except queue.Empty:
                 pass
-            if batch:
-                self._write(batch)
-            if time.monotonic() - beat >= HEARTBEAT_S:
-                beat = time.monotonic()
+            now = time.monotonic()
+            if batch.due(now) or (stopping and batch):
+                self._write(batch.take())
+            if beat.due(now):
                 try:
                     self.store.heartbeat(self._recorder_id)
                 except Exception as exc:  # noqa: BLE001 - the replay goes on
                     log.warning("replay recorder heartbeat failed: %s", exc)
 
-    def _write(self, batch: list[tuple[int, str, int, int, str, bytes]]) -> None:
+    def _write(self, batch: list[_Row]) -> None:
         sid = self.record.id
         records = [self.tally.build(sid, *row) for row in batch]
         try:

@@ -17,6 +17,7 @@ from aiortc.mediastreams import MediaStreamTrack
 from ..ids import new_id
 from ..protocol import Direction, redact_url
 from ..protocol.webrtc import DATA_CHANNEL, CallRequest, call_id_from_location
+from ..proxy.controls import Begin, End, Media, Opened
 from ..store.records import Status
 from .http import HttpClientError, HttpRequest, HttpResponse, post
 from .ice import new_peer, pin_addresses
@@ -87,14 +88,12 @@ class RecordedCall:
 
     def _emit_media(self, direction: Direction, seq: int, t_ns: int, delivered: bool,
                     data: bytes) -> None:
-        self.sink.control({"op": "media", "no": self.no, "seq": seq,
-                           "server": direction is Direction.SERVER, "delivered": delivered,
-                           "t_ns": t_ns, "wall_ns": self.t0_wall_ns + t_ns,
-                           "data": data.decode("utf-8")})
+        self.sink.control(Media(self.no, seq, direction is Direction.SERVER, t_ns,
+                                self.t0_wall_ns + t_ns, data.decode("utf-8"), delivered))
 
     def _begin(self) -> None:
-        self.sink.control({"op": "begin", "no": self.no, "session": self.gateway.session_fields(
-            self.session_id, self.request, self.t0_wall_ns)})
+        self.sink.control(Begin(self.no, self.gateway.session_fields(
+            self.session_id, self.request, self.t0_wall_ns)))
         self.begun = True
 
     # setting up -----------------------------------------------------------------------
@@ -147,7 +146,7 @@ class RecordedCall:
         call_id = call_id_from_location(answer.header("Location"))
         self.recorder.echo(f"session {self.session_id} open  {redact_url(self.request.path)}"
                            f" (webrtc{', call ' + call_id if call_id else ''})")
-        self.sink.control({"op": "opened", "no": self.no, "subprotocol": None})
+        self.sink.control(Opened(self.no))
         self.opened = True
         return HttpResponse(answer.status, client.localDescription.sdp.encode(),
                             self.gateway.client_headers(answer) +
@@ -265,12 +264,9 @@ class RecordedCall:
             with contextlib.suppress(Exception):
                 await pc.close()
         status = Status.FAILED if self.failed else Status.CLOSED
-        self.sink.control({
-            "op": "end", "no": self.no, "ended": datetime.now(UTC).isoformat(),
-            "status": status, "status_reason": self.status_reason,
-            "close_code": close_code, "close_reason": None, "closed_by": self.closed_by,
-            "dropped": self.sink.take_dropped(self.no),
-        })
+        self.sink.control(End(self.no, datetime.now(UTC), status, self.status_reason,
+                              close_code=close_code, closed_by=self.closed_by,
+                              dropped=self.sink.take_dropped(self.no)))
         stats = self.recorder.stats
         stats.sessions += 1
         stats.frames += self.frames

@@ -27,6 +27,7 @@ from ..protocol.webrtc import (
     is_calls_path,
     parse_call_request,
 )
+from ..proxy.controls import SessionFields
 from .addresses import addresses_facing
 from .http import HttpRequest, HttpResponse, Sniffer, answer_call_request
 
@@ -127,23 +128,21 @@ class WebRTCGateway:
         return url, headers + [("Content-Type", f"multipart/form-data; boundary={boundary}")], body
 
     def session_fields(self, session_id: str, request: HttpRequest, t0_wall_ns: int
-                       ) -> dict[str, Any]:
+                       ) -> SessionFields:
         """The ``begin`` record of a WebRTC session (secrets redacted)."""
         peer = request.peer
-        return {
-            "id": session_id,
-            "started": datetime.fromtimestamp(t0_wall_ns / 1e9, tz=UTC).isoformat(),
-            "upstream_url": self.recorder.upstream_display,
-            "path": redact_url(request.path),
-            "model": model_from_path(request.path),
-            "client_addr": f"{peer[0]}:{peer[1]}" if peer else None,
-            "headers": [list(h) for h in redact_headers(request.headers)],
-            "subprotocols": [],
-            "flavour": "ga",
-            "label": self.recorder.label,
-            "replay_of": None,
-            "transport": "webrtc",
-        }
+        return SessionFields(
+            id=session_id,
+            started=datetime.fromtimestamp(t0_wall_ns / 1e9, tz=UTC),
+            upstream_url=self.recorder.upstream_display,
+            path=redact_url(request.path),
+            model=model_from_path(request.path),
+            client_addr=f"{peer[0]}:{peer[1]}" if peer else None,
+            headers=tuple(redact_headers(request.headers)),
+            flavour="ga",
+            label=self.recorder.label,
+            transport="webrtc",
+        )
 
     @staticmethod
     def client_headers(upstream: HttpResponse) -> list[tuple[str, str]]:
