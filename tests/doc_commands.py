@@ -87,7 +87,7 @@ def commands(block: Block, root: Path) -> list[Command]:
     where = block.path.relative_to(root)
     lines = _joined(block.lines, block.start)
     found: list[Command] = []
-    if any(line.startswith("$ ") for _, line in lines):
+    if _transcript(block):
         for k, (n, line) in enumerate(lines):
             if not line.startswith("$ "):
                 continue
@@ -97,7 +97,7 @@ def commands(block: Block, root: Path) -> list[Command]:
                 found[-1] = Command(found[-1].where, found[-1].line, code)
                 continue
             found.append(_command(f"{where}:{n}", cmd))
-    elif block.tag in SHELL_TAGS:
+    elif _plain_commands(block):
         for n, line in lines:
             if line.strip() and not line.lstrip().startswith("#"):
                 found.append(_command(f"{where}:{n}", line.strip()))
@@ -111,12 +111,45 @@ def _command(where: str, line: str) -> Command:
     return Command(where, line)
 
 
+def pages(root: Path) -> list[Path]:
+    """README.md, then the docs/ pages by name: the order a reader (and the docs test) takes."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+def _transcript(block: Block) -> bool:
+    return any(line.startswith("$ ") for line in block.lines)
+
+
+def _plain_commands(block: Block) -> bool:
+    """Lines read as commands: a tagged block, or an untagged one right after a docs-test
+    marker (the marker says it is an example)."""
+    return block.tag in SHELL_TAGS or (block.tag == "" and block.marker is not None)
+
+
+def is_shell(block: Block) -> bool:
+    """A shell example: tagged bash/sh/shell/console, a transcript (``$ `` lines), or an
+    untagged block marked ``<!-- docs-test: ... -->``."""
+    return _transcript(block) or _plain_commands(block)
+
+
+def shell_script(block: Block) -> str:
+    """What a shell block gives bash: a transcript's commands, or the block whole."""
+    if _transcript(block):
+        return "".join(line[2:] + "\n" for line in block.lines if line.startswith("$ "))
+    return "\n".join(block.lines) + "\n"
+
+
+def every_block(root: Path) -> list[Block]:
+    """Every fenced block of README.md and docs/*.md, run or not, in reading order."""
+    return [block for path in pages(root) for block in blocks(path)]
+
+
 def documented(root: Path) -> tuple[str, list[Command]]:
     """The README's first command, then every runnable command of README.md and
     docs/*.md (README first, then the pages by name), in order."""
     first: str | None = None
     found: list[Command] = []
-    for path in [root / "README.md", *sorted((root / "docs").glob("*.md"))]:
+    for path in pages(root):
         for block in blocks(path):
             if block.marker == "first command" and first is None:
                 first = commands(block, root)[0].line
