@@ -15,11 +15,12 @@ from typing import Any
 from ..errors import UsageError
 from ..protocol import ITEM_TRUNCATE
 from ..store import SessionRecord, Status
+from .timeline import YIELD_BY_MODEL
 from .turns import Observations, Turn
 
 RULE_IDS: tuple[str, ...] = (
     "barge-in.missing-truncate", "barge-in.late-truncate", "barge-in.beyond-delivered",
-    "barge-in.short-of-heard", "barge-in.truncate-error",
+    "barge-in.short-of-heard", "barge-in.truncate-error", "barge-in.late-yield",
     "latency.perceived", "latency.perceived-p95", "latency.first-text", "latency.tool-round-trip",
     "errors.server-error", "errors.response-failed", "errors.session-incomplete",
     "errors.abnormal-close",
@@ -37,6 +38,8 @@ class Thresholds:
     perceived_latency_p95_ms: float = 1500.0
     first_text_latency_ms: float = 2000.0
     tool_round_trip_ms: float = 5000.0
+    yield_within_ms: float = 1000.0
+    """GPT-Live: assistant audio the user may still hear after starting to talk over it."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,16 @@ def evaluate(rec: SessionRecord, turns: list[Turn], obs: Observations, rules: Ru
     truncated_errors = {e.client_event_id for e in obs.errors
                         if e.client_event_type == ITEM_TRUNCATE}
     for turn in turns:
-        if turn.interrupted and turn.yield_latency_ms is None:
+        if turn.yield_by == YIELD_BY_MODEL:  # GPT-Live: the model stops by itself
+            if turn.yield_latency_ms is not None \
+                    and turn.yield_latency_ms > th.yield_within_ms:
+                add("barge-in.late-yield", turn.interrupted_t_ms, turn.item_id,
+                    turn.response_id, f"<= {th.yield_within_ms:g} ms of assistant audio "
+                    "heard after the user began to speak",
+                    f"{turn.yield_latency_ms:g} ms", "keep streaming input audio while the "
+                    "assistant talks (never mute it) and play output as it arrives, without "
+                    "a deep buffer")
+        elif turn.interrupted and turn.yield_latency_ms is None:
             add("barge-in.missing-truncate", turn.interrupted_t_ms, turn.item_id,
                 turn.response_id, "a truncate (or cancel) after speech_started",
                 "none: the assistant kept talking", "on speech_started, stop playback and "

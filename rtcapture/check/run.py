@@ -7,19 +7,28 @@ from itertools import groupby
 from operator import attrgetter
 
 from ..protocol import AUDIO_DELTA_TYPES, INPUT_AUDIO_APPEND
+from ..protocol.turns import TIMELINE_UNREAD
 from ..store import EventRecord, SessionRecord, Store
 from .rules import RuleSet, SessionResult, evaluate
 from .turns import Observations, Turn, TurnAnalyzer
 
 
-def session_turns(store: Store, rec: SessionRecord) -> tuple[list[Turn], Observations, int]:
-    """The turns and observations of one stored session, and how many events it has."""
-    analyzer = TurnAnalyzer()
+def analyse_session(store: Store, rec: SessionRecord
+                    ) -> tuple[TurnAnalyzer, list[Turn], int]:
+    """One stored session's finished analyzer (for its details), its turns and how many
+    events it has."""
+    analyzer = TurnAnalyzer(flavour=rec.flavour)
     n = 0
     for ev in store.events(rec.id, without_data=UNREAD_TYPES):
         analyzer.feed(ev)
         n += 1
-    return analyzer.finish(), analyzer.obs, n
+    return analyzer, analyzer.finish(), n
+
+
+def session_turns(store: Store, rec: SessionRecord) -> tuple[list[Turn], Observations, int]:
+    """The turns and observations of one stored session, and how many events it has."""
+    analyzer, turns, n = analyse_session(store, rec)
+    return turns, analyzer.obs, n
 
 
 def check_session(store: Store, rec: SessionRecord, rules: RuleSet | None = None
@@ -29,7 +38,8 @@ def check_session(store: Store, rec: SessionRecord, rules: RuleSet | None = None
     return SessionResult(rec.id, n, evaluate(rec, turns, obs, rules or RuleSet()))
 
 
-UNREAD_TYPES: tuple[str, ...] = tuple(sorted(AUDIO_DELTA_TYPES | {INPUT_AUDIO_APPEND}))
+UNREAD_TYPES: tuple[str, ...] = tuple(sorted(AUDIO_DELTA_TYPES | {INPUT_AUDIO_APPEND}
+                                             | TIMELINE_UNREAD))
 """Events the turn analysis reads without their payload (their audio_bytes suffice)."""
 BATCH_EVENTS = 20_000
 """Short sessions are read together, up to about this many events per query."""
@@ -37,7 +47,7 @@ BATCH_EVENTS = 20_000
 
 def _evaluate(rec: SessionRecord, events: Iterable[EventRecord], rules: RuleSet
               ) -> SessionResult:
-    analyzer = TurnAnalyzer()
+    analyzer = TurnAnalyzer(flavour=rec.flavour)
     n = 0
     for ev in events:
         analyzer.feed(ev)

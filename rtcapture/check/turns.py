@@ -30,7 +30,7 @@ import bisect
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..protocol import (
     AUDIO_DELTA_TYPES,
@@ -52,8 +52,13 @@ from ..protocol import (
     Direction,
     SessionState,
     decode_event,
+    flavour_from_event,
 )
+from ..protocol.turns import timeline_turns
 from ..store import EventRecord
+
+if TYPE_CHECKING:
+    from .timeline import TimelineTurns
 
 FUNCTION_CALL_OUTPUT = "function_call_output"
 MAX_APPENDS = 4096
@@ -244,10 +249,19 @@ def _round(v: float | None) -> float | None:
 
 
 class TurnAnalyzer:
-    """Follows one session's events; :meth:`finish` gives its turns and observations."""
+    """Follows one session's events; :meth:`finish` gives its turns and observations.
 
-    def __init__(self, state: SessionState | None = None) -> None:
+    ``flavour`` (the stored dialect) is optional: a session whose first configuring event
+    reveals a timeline dialect (GPT-Live) is handed to :attr:`timeline` from there."""
+
+    def __init__(self, state: SessionState | None = None, flavour: str | None = None
+                 ) -> None:
         self.state = state or SessionState()
+        self.timeline: TimelineTurns | None = None
+        """The analysis of a timeline dialect's session (None: responses and VAD)."""
+        self._dialect_known = False
+        if flavour is not None:
+            self._use_dialect(str(flavour))
         self.obs = Observations()
         self._input_ms = 0.0
         self._append_ends: list[float] = []
@@ -267,6 +281,14 @@ class TurnAnalyzer:
 
     # ------------------------------------------------------------------ feeding
 
+    def _use_dialect(self, flavour: str) -> None:
+        self._dialect_known = True
+        events = timeline_turns(flavour)
+        if events is not None and self.timeline is None:
+            from .timeline import TimelineTurns
+
+            self.timeline = TimelineTurns(self, events)
+
     def feed_all(self, events: Iterable[EventRecord]) -> None:
         for ev in events:
             self.feed(ev)
@@ -275,6 +297,9 @@ class TurnAnalyzer:
         """Take one recorded event."""
         etype = ev.type
         if etype is None:
+            return
+        if self.timeline is not None:
+            self.timeline.feed(ev)
             return
         direction = ev.direction
         t = ev.t_ns / 1e6
@@ -311,6 +336,13 @@ class TurnAnalyzer:
             event = decode_event(ev.data)
             if event is None:
                 return
+            if not self._dialect_known and etype in STATE_TYPES:
+                flavour = flavour_from_event(direction, event)
+                if flavour is not None:
+                    self._use_dialect(str(flavour))
+                if self.timeline is not None:
+                    self.timeline.feed_decoded(ev, event)
+                    return
             if etype in STATE_TYPES:
                 self.state.observe(direction, etype, event)
             handler = _HANDLERS.get((direction, etype))
@@ -484,6 +516,8 @@ class TurnAnalyzer:
 
     def finish(self) -> list[Turn]:
         """The session's turns in order; fills :attr:`obs` with tool calls."""
+        if self.timeline is not None:
+            return self.timeline.finish()
         self.obs.tools = [ToolCall(call, rid, t, self._outputs.get(call))
                           for call, (rid, t) in self._calls.items()]
         speech = [(u.speech_start_t if u.speech_start_t is not None else u.started_t,

@@ -182,6 +182,8 @@ class Utterance:
     fragments: int = 0
     first_seq: int | None = None
     """Sequence number of the first fragment's frame (where known)."""
+    last_seq: int | None = None
+    """Sequence number of the last fragment's frame (where known)."""
 
 
 def group_utterances(deltas: Iterable[tuple[int | None, Mapping[str, Any]]],
@@ -207,6 +209,7 @@ def group_utterances(deltas: Iterable[tuple[int | None, Mapping[str, Any]]],
         current.text += text
         current.end_ms = max(current.end_ms, span[1])
         current.fragments += 1
+        current.last_seq = seq
         last_speaker = speaker
     for utterance in out:
         utterance.text = utterance.text.strip()  # the space a later fragment leads with

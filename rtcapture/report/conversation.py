@@ -30,6 +30,7 @@ from ..protocol import (
     Direction,
     error_code,
 )
+from ..protocol.turns import TIMELINE_TURNS
 
 FUNCTION_CALL = "function_call"
 FUNCTION_CALL_OUTPUT = "function_call_output"
@@ -38,8 +39,11 @@ CONVERSATION_TYPES: frozenset[str] = frozenset({
     SPEECH_STARTED, SPEECH_STOPPED, INPUT_AUDIO_COMMITTED, TRANSCRIPTION_COMPLETED,
     TRANSCRIPTION_FAILED, ITEM_CREATE, ITEM_TRUNCATE, ITEM_TRUNCATED, OUTPUT_ITEM_ADDED,
     OUTPUT_ITEM_DONE, FUNCTION_ARGS_DONE, RESPONSE_CREATED, RESPONSE_DONE, ERROR,
-})
-"""Event types :meth:`ConversationBuilder.observe` looks at."""
+}).union(*(t.client_commands for t in TIMELINE_TURNS.values()))
+"""Event types :meth:`ConversationBuilder.observe` looks at (a timeline dialect's client
+commands: for the event an error names)."""
+_CAUSE_KEYS = ("event_id", *sorted({t.error_cause_key for t in TIMELINE_TURNS.values()}))
+"""Keys of an ``error`` object that name the client event it refuses, per dialect."""
 
 
 def _str(value: Any) -> str | None:
@@ -213,7 +217,8 @@ class ConversationBuilder:
     def _error(self, seq: int, t_ms: float, event: dict[str, Any]) -> None:
         err = event.get("error") if isinstance(event.get("error"), dict) else {}
         entry = ErrorEntry(t_ms, seq, error_code(event), _str(err.get("message")))
-        cause = self._client_events.get(_str(err.get("event_id")) or "")
+        cause_id = next((v for v in (_str(err.get(k)) for k in _CAUSE_KEYS) if v), None)
+        cause = self._client_events.get(cause_id or "")
         if cause is not None:
             entry.cause_seq, entry.cause_t_ms = cause
         self.errors.append(entry)

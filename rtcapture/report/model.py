@@ -11,10 +11,13 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from ..check import RuleSet, Turn, TurnAnalyzer, evaluate
+from ..check.run import analyse_session
 from ..render import iso, session_json
 from ..store import SessionRecord, Store
 from .media import ENVELOPE_HZ, Media
 from .scan import Scan, redacted
+from .timeline import timeline_entries, timeline_replies, timeline_speech
 
 MODEL_VERSION = 1
 
@@ -72,11 +75,13 @@ def replies(session_id: str, scan: Scan, media: Media) -> list[dict[str, Any]]:
     return out
 
 
-def conversation(scan: Scan, reply_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """User turns, replies, tool calls and errors in time order, each with its latency."""
+def conversation(scan: Scan, reply_rows: list[dict[str, Any]],
+                 extra: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """User turns, replies, tool calls and errors in time order, each with its latency
+    (``extra``: entries found elsewhere, e.g. a timeline dialect's user turns and tools)."""
     conv = scan.conversation
     triggers = {r["response_id"]: r["trigger_t_ms"] for r in reply_rows}
-    entries: list[dict[str, Any]] = []
+    entries: list[dict[str, Any]] = list(extra or [])
     for u in conv.users:
         entries.append({"kind": "user", "t_ms": u.t_ms, "seq": u.seq, "item_id": u.item_id,
                         "text": u.text, "typed": u.typed, "audio_ms": _round(u.audio_ms),
@@ -116,34 +121,46 @@ def diff_against_original(store: Store, rec: SessionRecord) -> dict[str, Any] | 
     return report_json(a, b, result, options, None, 0 if result.equal else 1)
 
 
-def violations(store: Store, rec: SessionRecord) -> list[dict[str, Any]]:
+def violations(rec: SessionRecord, analysis: TurnAnalyzer, turns: list[Turn]
+               ) -> list[dict[str, Any]]:
     """The session's ``rtcapture check`` violations (built-in rules), for the page."""
-    from ..check import check_session
-
     return [{"rule": v.rule, "t_ms": v.t_ms if v.t_ms is not None else 0.0,
              "item_id": v.item_id, "response_id": v.response_id,
              "message": f"{v.observed} (expected {v.expected}); {v.hint}"}
-            for v in check_session(store, rec).violations]
+            for v in evaluate(rec, turns, analysis.obs, RuleSet())]
 
 
 def page_model(store: Store, rec: SessionRecord, scan: Scan, media: Media) -> dict[str, Any]:
     """Everything the page shows except the event log (written separately)."""
-    reply_rows = redacted(replies(rec.id, scan, media))
+    analysis, turns, _ = analyse_session(store, rec)
     conv = scan.conversation
+    timeline = analysis.timeline
+    extra: list[dict[str, Any]] = []
+    if timeline is not None:  # GPT-Live: utterances, not responses
+        reply_rows = redacted(timeline_replies(timeline))
+        extra = timeline_entries(timeline, reply_rows)
+        speech = timeline_speech(timeline)
+    else:
+        reply_rows = redacted(replies(rec.id, scan, media))
+        speech = conv.vad
+    head = header(rec, scan, media)
+    if timeline is not None:
+        head["responses"] = len(reply_rows)
+        head["usage_seconds"] = scan.tables.live.usage_seconds
     duration = max(media.duration_ms, scan.last_t_ms,
                    (rec.duration_s or 0.0) * 1000 if rec.status != "open" else 0.0)
     return {
         "version": MODEL_VERSION,
-        "session": header(rec, scan, media),
+        "session": head,
         "duration_ms": _round(duration),
         "replies": reply_rows,
-        "conversation": conversation(scan, reply_rows),
-        "vad": conv.vad,
+        "conversation": conversation(scan, reply_rows, extra),
+        "vad": speech,
         "envelope_hz": ENVELOPE_HZ,
         "user_envelope": base64.b64encode(media.user_envelope).decode("ascii"),
         "assistant_envelope": base64.b64encode(media.assistant_envelope).decode("ascii"),
         "has_audio": media.audio is not None,
         "diff": diff_against_original(store, rec),
-        "violations": redacted(violations(store, rec)),
+        "violations": redacted(violations(rec, analysis, turns)),
         "event_types": redacted(scan.type_names),
     }

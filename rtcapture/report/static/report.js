@@ -36,7 +36,8 @@
       (s.close_reason ? " " + s.close_reason : ""));
     add("events", s.events + " (client " + s.client_events + ", server " + s.server_events + ")");
     add("audio in / out", (s.input_audio_s || 0).toFixed(1) + " s / " + (s.output_audio_s || 0).toFixed(1) + " s");
-    add("tokens in / out", s.tokens.input_tokens + " / " + s.tokens.output_tokens);
+    if (s.usage_seconds !== undefined) add("usage", s.usage_seconds === null ? "-" : s.usage_seconds + " s");
+    else add("tokens in / out", s.tokens.input_tokens + " / " + s.tokens.output_tokens);
     add("responses", s.responses); add("errors", s.error_events);
     add("unparsed frames", s.parse_errors); add("lost frames", s.lost_frames);
     if (s.replay_of) add("replay of", s.replay_of);
@@ -67,6 +68,13 @@
           (r.status_reason ? " (" + r.status_reason + ")" : "") + " · trigger " + (r.trigger || "-") +
           " · first audio " + fmtMs(r.first_audio_latency_ms) + " · first text " + fmtMs(r.first_text_latency_ms) +
           " · audio " + fmtS(r.output_audio_ms);
+        if (r.latency_ms !== undefined) { // a timeline dialect (GPT-Live): utterances
+          li.dataset.latencyMs = r.latency_ms === null ? "" : r.latency_ms;
+          li.dataset.perceivedLatencyMs = r.perceived_latency_ms === null ? "" : r.perceived_latency_ms;
+          meta.appendChild(el("span", "timeline", " · timeline latency " + fmtMs(r.latency_ms) +
+            " · heard after " + fmtMs(r.perceived_latency_ms) + " · at " + fmtS(r.timeline_start_ms) +
+            "–" + fmtS(r.timeline_end_ms) + " on the session timeline"));
+        }
         if (r.cut_ms !== null) {
           const c = el("span", "cut", " · cut at " + fmtS(r.cut_ms) + " (heard " + fmtS(r.heard_ms) + ")");
           c.dataset.cutMs = r.cut_ms;
