@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -140,6 +141,13 @@ class Leg(asyncio.Protocol):
         """Accepted at least ``older_than`` s ago, and the handshake request has not arrived
         (the listener may then drop it to make room)."""
         return self.relay.client is self and self.relay.awaiting_request(older_than)
+
+    def request_wait(self) -> float | None:
+        """Seconds since this client was accepted while its handshake request has not
+        arrived; None once it has (or for the upstream leg)."""
+        if self.relay.client is not self or not self.relay.awaiting_request():
+            return None
+        return (time.monotonic_ns() - self.relay.t0_ns) / 1e9
 
     def drop(self) -> None:
         """Give up on a client that has not sent its request: HTTP 408, closed."""

@@ -11,7 +11,13 @@ at most once a minute.
 Connections that never finish their handshake (slowloris) cannot starve real clients:
 each has ``handshake_timeout`` to send its request (the relay answers HTTP 408), and when
 the budget is full the connection that has waited longest for its request (at least
-``EVICT_AFTER_S``) gets that 408 early to make room for the new one.
+``EVICT_AFTER_S``) gets that 408 early to make room for the new one. While any connection
+still waits for its request, a full budget never answers 503: accepting pauses until that
+connection completes its request, is dropped for room, or times out. The kernel's accept
+queue is first-in first-out, so a real client queued behind stalled ones must not be
+refused just because the stalled ones admitted before it are still young; it waits its
+turn (about ``EVICT_AFTER_S`` per budget's worth of stalled connections ahead of it) and is
+served. HTTP 503 is for a budget full of established sessions, which will not make room.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ class Handshaking(Protocol):
     transport: asyncio.Transport | None
 
     def awaiting_request(self, older_than: float = 0.0) -> bool: ...
+
+    def request_wait(self) -> float | None: ...
 
     def drop(self) -> None: ...
 
@@ -275,13 +283,31 @@ class Listener:
                 del self._waiting[proto]
         return False
 
+    def _until_evictable(self) -> float | None:
+        """Seconds until the oldest connection still without a request may be dropped for
+        room (0 while drops are in flight); None if no connection waits for its request."""
+        if self._dropping:
+            return 0.0
+        age = min(EVICT_AFTER_S, self.handshake_timeout or EVICT_AFTER_S)
+        for proto in list(self._waiting):
+            if _may_wait(proto):
+                return max(age - (proto.request_wait() or 0.0), 0.0)
+            del self._waiting[proto]  # handshaken or gone
+        return None
+
     def _accept(self, sock: socket.socket) -> None:
         for _ in range(ACCEPT_BATCH):
-            if not self._room(1, headroom=FD_RESERVE // 2) and not self._make_room():
-                # not even a 503 fits: resumed when a session or refusal ends, or once a
-                # stalled handshake is old enough to be dropped for room
-                self._pause(retry=EVICT_AFTER_S if self._waiting else None)
-                return
+            if not self._room(self.fds_per_session) and not self._make_room():
+                wait = self._until_evictable()
+                if wait is not None:
+                    # a stalled handshake will make room (or complete, or time out): the
+                    # next client waits in the accept queue instead of getting a 503 that
+                    # a slowloris would earn it; resumed when a dropped one is released
+                    self._pause(retry=max(wait, 0.01) if not self._dropping else RETRY_S)
+                    return
+                if not self._room(1, headroom=FD_RESERVE // 2):
+                    self._pause()  # not even a 503 fits: resumed when a session ends
+                    return
             try:
                 conn, _address = sock.accept()
             except (BlockingIOError, InterruptedError):

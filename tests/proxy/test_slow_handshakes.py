@@ -82,23 +82,24 @@ async def test_complete_handshake_in_time_is_served(sqlite_url: str,
 
 
 needs_prlimit = pytest.mark.skipif(shutil.which("prlimit") is None, reason="prlimit not installed")
-NOFILE = 256
-SLOW = 200
-"""The issue's figures: more stalled handshakes than the 256-descriptor budget holds sessions."""
 
 
 @needs_prlimit
+@pytest.mark.parametrize(("nofile", "slow_count"), [(256, 200), (64, 120)])
 async def test_stalled_handshakes_leave_room_for_a_real_client(tmp_path: Path,
-                                                               upstream: Upstream) -> None:
-    """200 connections that never finish their request under a 256-fd limit (a handshake
-    timeout far longer than the test): a real client connecting a second later is served,
-    because the connection that waited longest for its request makes room."""
+                                                               upstream: Upstream,
+                                                               nofile: int,
+                                                               slow_count: int) -> None:
+    """More connections that never finish their request than the fd limit holds sessions
+    (a handshake timeout far longer than the test): a real client connecting a second
+    later is served, because the connection that waited longest for its request makes
+    room."""
     url = f"sqlite:///{tmp_path / 'slow.db'}"
     rec = await start_recorder(url, upstream.url, "--handshake-timeout", "600",
-                               prefix=("prlimit", f"--nofile={NOFILE}"))
+                               prefix=("prlimit", f"--nofile={nofile}"))
     slow: list[asyncio.StreamWriter] = []
     try:
-        for _ in range(SLOW):
+        for _ in range(slow_count):
             _reader, writer = await asyncio.open_connection("127.0.0.1",
                                                             int(rec.url.rsplit(":", 1)[1]))
             writer.write(PARTIAL)
