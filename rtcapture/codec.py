@@ -1,15 +1,22 @@
-"""G.711 (µ-law, A-law) and PCM16 sample codecs, vectorised with numpy.
+"""G.711 (µ-law, A-law) and PCM16 sample codecs, vectorised with numpy, and the one
+decoder of an event's base64 audio chunk to samples (:func:`decode_chunk`).
 
-Pure functions, no I/O; the audio extraction code reuses them. The G.711 tables follow the
+Pure functions, no I/O; audio extraction, the mock and the demo use them. The G.711 tables follow the
 classic reference implementation (Sun's ``g711.c``, also used by ``audioop``), so encoding
 and decoding match what telephony bridges produce byte for byte.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from .protocol import AudioFormat, Encoding
+from .protocol import AudioFormat, Encoding, decode_audio_b64
+
+PCM16_LE = np.dtype("<i2")
+LITTLE_ENDIAN = np.dtype(np.int16) == PCM16_LE
+"""On little-endian machines PCM16 bytes are int16 samples as they are (no copy)."""
 
 _SEG_UEND = np.array([0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF], dtype=np.int32)
 _SEG_AEND = np.array([0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF], dtype=np.int32)
@@ -89,9 +96,10 @@ def alaw_encode(samples: np.ndarray | bytes) -> bytes:
 
 
 def pcm16_decode(data: bytes) -> np.ndarray:
-    """PCM16 little-endian bytes to int16 samples; a trailing odd byte is ignored."""
-    usable = len(data) - (len(data) % 2)
-    return np.frombuffer(data[:usable], dtype="<i2").astype(np.int16)
+    """PCM16 little-endian bytes to int16 samples (on a little-endian machine, a read-only
+    view of ``data``); a trailing odd byte is ignored."""
+    samples = np.frombuffer(data, dtype=PCM16_LE, count=len(data) // 2)
+    return samples if LITTLE_ENDIAN else samples.astype(np.int16)
 
 
 def pcm16_encode(samples: np.ndarray) -> bytes:
@@ -106,6 +114,30 @@ def decode_samples(data: bytes, fmt: AudioFormat) -> np.ndarray:
     if fmt.encoding is Encoding.ALAW:
         return alaw_decode(data)
     return pcm16_decode(data)
+
+
+def decode_chunk(b64: Any, fmt: AudioFormat) -> np.ndarray | str:
+    """A base64 audio chunk (str from an event, or bytes a sniffer found) as int16 samples
+    at ``fmt.rate``, or why it is invalid."""
+    if not isinstance(b64, (str, bytes)):
+        return "audio missing or not a string"
+    raw = decode_audio_b64(b64)
+    if raw is None:
+        return "invalid base64"
+    if fmt.encoding is Encoding.PCM16 and len(raw) % 2:
+        return f"odd length ({len(raw)} bytes) for 16-bit PCM"
+    return decode_samples(raw, fmt)
+
+
+def decode_pcm16(b64: bytes) -> np.ndarray | str:
+    """:func:`decode_chunk` for PCM16 bytes on a little-endian machine (the hot path of
+    audio extraction: no dispatch on the format)."""
+    raw = decode_audio_b64(b64)
+    if raw is None:
+        return "invalid base64"
+    if len(raw) & 1:
+        return f"odd length ({len(raw)} bytes) for 16-bit PCM"
+    return np.frombuffer(raw, dtype=PCM16_LE)
 
 
 def encode_samples(samples: np.ndarray, fmt: AudioFormat) -> bytes:

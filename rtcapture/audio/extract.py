@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..codec import LITTLE_ENDIAN, decode_chunk, decode_pcm16
 from ..protocol import (
     AUDIO_DELTA_TYPES,
     AUDIO_DONE_TYPES,
@@ -44,7 +45,6 @@ from ..protocol import (
     item_input_audio,
 )
 from ..store import EventRecord, Store
-from .decode import LITTLE_ENDIAN, decode_chunk, decode_pcm16
 from .mixer import Placement
 from .tracks import RatePlan, Replan, Tracks
 from .wav import WrittenFile

@@ -29,23 +29,20 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..protocol import AUDIO_DELTA_TYPES, INPUT_AUDIO_APPEND, redact_bytes, strip_audio
+from ..protocol import (
+    AUDIO_DELTA_TYPES,
+    AUDIO_KEY_TOKENS,
+    INPUT_AUDIO_APPEND,
+    audio_span,
+    b64_len,
+    redact_bytes,
+    strip_audio,
+)
 
 if TYPE_CHECKING:
     from .source import RawChunk
 
-_QUOTE, _SPACE, _BACKSLASH = 0x22, 0x20, 0x5C
-_BEFORE_KEY = frozenset(b"{, \t\r\n")
-_AFTER_STRING = frozenset(b",} \t\r\n")
-_KEYS = {True: (b'"audio":"', b'"audio": "'), False: (b'"delta":"', b'"delta": "')}
 _AUDIO_TYPES = pa.array(sorted(AUDIO_DELTA_TYPES | {INPUT_AUDIO_APPEND}), pa.string())
-_APPEND_PREFIXES = (f'{{"type": "{INPUT_AUDIO_APPEND}", "audio": "'.encode(),
-                    f'{{"type":"{INPUT_AUDIO_APPEND}","audio":"'.encode())
-
-
-def b64_len(audio_bytes: int) -> int:
-    """Length of the padded base64 text that decodes to ``audio_bytes`` bytes."""
-    return 4 * ((audio_bytes + 2) // 3)
 
 
 @lru_cache(maxsize=1024)
@@ -78,32 +75,12 @@ def strip_frame(frame: bytes) -> bytes:
 
 
 def strip_audio_bytes(frame: bytes, is_append: bool, audio_bytes: int) -> bytes | None:
-    """The byte-level rules on one frame; None when none applies (use :func:`strip_frame`)."""
-    n = len(frame)
-    size = b64_len(audio_bytes)
-    marker = audio_marker(audio_bytes)
-    if frame.endswith(b'"}'):  # rule 1: the audio is the object's last member
-        for key in _KEYS[is_append]:
-            at = n - 2 - size - len(key)
-            if at >= 1 and frame[at - 1] in _BEFORE_KEY and frame.startswith(key, at):
-                return frame[:n - 2 - size] + marker + b'"}'
-    if is_append:  # rule 2: "audio" right after "type" (the Python SDK's layout)
-        for prefix in _APPEND_PREFIXES:
-            end = len(prefix) + size
-            if (frame.startswith(prefix) and end + 1 < n and frame[end] == _QUOTE
-                    and frame[end - 1] != _BACKSLASH and frame[end + 1] in _AFTER_STRING):
-                return prefix + marker + frame[end:]
-    key = _KEYS[is_append][0][:-1]  # rule 3: the first "audio": / "delta": key
-    at = frame.find(key)
-    if at >= 1 and frame[at - 1] in _BEFORE_KEY:
-        start = at + len(key)
-        if start < n and frame[start] == _SPACE:
-            start += 1
-        end = start + 1 + size
-        if (end + 1 < n and frame[start] == _QUOTE and frame[end] == _QUOTE
-                and frame[end - 1] != _BACKSLASH and frame[end + 1] in _AFTER_STRING):
-            return frame[:start + 1] + marker + frame[end:]
-    return None
+    """The byte-level rules (``protocol.audio_span``) on one frame; None when none applies
+    (use :func:`strip_frame`)."""
+    span = audio_span(frame, is_append, audio_bytes)
+    if span is None:
+        return None
+    return frame[:span[0]] + audio_marker(audio_bytes) + frame[span[1]:]
 
 
 def _hex(data: bytes) -> str:
@@ -123,7 +100,7 @@ def strip_sql() -> str:
     rules = []
     for is_append in (True, False):
         test = f"type {'=' if is_append else '<>'} '{INPUT_AUDIO_APPEND}'"
-        for key in _KEYS[is_append]:
+        for key in AUDIO_KEY_TOKENS[is_append]:
             window = b"," + (b" " if key.endswith(b' "') else b"") + key
             rules.append(
                 f"WHEN {test} AND substr(data, -({size} + {2 + len(window)}), {len(window)}) = "

@@ -1,6 +1,7 @@
 """Turns: audio commits (manual and server VAD), input transcription, responses, cancel.
 
-Mixed into ``MockConnection``. Event order follows sections 8.4-8.7 of the reference:
+The base class of ``MockConnection``: it declares the connection state and the sending
+calls it needs, so neither module imports the other. Event order follows sections 8.4-8.7 of the reference:
 a VAD turn sends ``speech_started``, ``speech_stopped``, ``committed``, the user item, then
 ``response.created``, the transcription events, and the rest of the response.
 """
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any
+from abc import ABC, abstractmethod
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
 
 from ..protocol import (
     INPUT_AUDIO_COMMITTED,
@@ -24,22 +28,45 @@ from ..protocol import (
 )
 from . import errors as E
 from . import validate as V
-from .director import TurnContext
+from .audio_input import InputAudio
+from .director import Director, TurnContext
 from .errors import MockError
+from .ids import IdFactory
 from .response import ResponseConfig, ResponseRun
-from .usage import context_tokens, text_tokens
+from .session import SessionState
+from .state import Conversation
+from .usage import Usage, context_tokens, text_tokens
 from .vad import VadEvent
-
-if TYPE_CHECKING:
-    from .connection import MockConnection
 
 _WORDS = re.compile(r"\S+\s*")
 
 
-class TurnsMixin:
+class TurnsMixin(ABC):
     """Audio turns and responses for ``MockConnection``."""
 
-    def init_turns(self: MockConnection) -> None:
+    ws: ServerConnection | None
+    seed: int
+    flavour: Flavour
+    ids: IdFactory
+    session: SessionState
+    conversation: Conversation
+    director: Director
+    usage: Usage
+    audio: InputAudio
+
+    @abstractmethod
+    async def send(self, event: dict[str, Any]) -> None:
+        """Send one server event."""
+
+    @abstractmethod
+    async def send_error(self, error: MockError, client_event_id: str | None) -> None:
+        """Send an ``error`` event."""
+
+    @abstractmethod
+    async def send_item_events(self, item: dict[str, Any], previous: str | None) -> None:
+        """Announce a new conversation item."""
+
+    def init_turns(self) -> None:
         self.active: ResponseRun | None = None
         self.running: list[ResponseRun] = []
         self.turn = 0
@@ -48,7 +75,7 @@ class TurnsMixin:
 
     # ------------------------------------------------------------------ VAD
 
-    async def check_idle(self: MockConnection) -> None:
+    async def check_idle(self) -> None:
         """GA ``idle_timeout_ms``: no speech for that long (audio clock) commits a turn."""
         td = self.session.turn_detection or {}
         idle = td.get("idle_timeout_ms")
@@ -67,7 +94,7 @@ class TurnsMixin:
         await self.commit_user_audio(item_id, data, create_response=bool(
             td.get("create_response", True)) and not self.session.transcription_only)
 
-    async def on_vad(self: MockConnection, vad_event: VadEvent) -> None:
+    async def on_vad(self, vad_event: VadEvent) -> None:
         td = self.session.turn_detection or {}
         self.audio.last_activity_ms = self.audio.clock_ms
         if vad_event.kind == "started":
@@ -88,7 +115,7 @@ class TurnsMixin:
             self.session.transcription_only and self.active is None
         await self.commit_user_audio(item_id, data, create_response=want_response)
 
-    async def commit_user_audio(self: MockConnection, item_id: str, data: bytes, *,
+    async def commit_user_audio(self, item_id: str, data: bytes, *,
                                 create_response: bool) -> None:
         """``committed``, the user item, then (optionally) a response and transcription."""
         fmt = self.session.input_format
@@ -113,7 +140,7 @@ class TurnsMixin:
         if run is not None:
             await self.start_body(run)
 
-    async def send_transcription(self: MockConnection, item: dict[str, Any], transcript: str,
+    async def send_transcription(self, item: dict[str, Any], transcript: str,
                                  fail: bool, audio_ms: float) -> None:
         item_id = item["id"]
         base = {"item_id": item_id, "content_index": 0}
@@ -140,7 +167,7 @@ class TurnsMixin:
 
     # ------------------------------------------------------------------ responses
 
-    async def on_response_create(self: MockConnection, event: dict[str, Any]) -> None:
+    async def on_response_create(self, event: dict[str, Any]) -> None:
         overrides = V.check_overrides(event.get("response"), self.flavour)
         if self.session.transcription_only:
             raise MockError("invalid_value", "Responses are not available in a transcription "
@@ -155,7 +182,7 @@ class TurnsMixin:
         await run.begin()
         await self.start_body(run)
 
-    def _context(self: MockConnection, overrides: V.Overrides) -> list[dict[str, Any]]:
+    def _context(self, overrides: V.Overrides) -> list[dict[str, Any]]:
         if overrides.input is None:
             return self.conversation.context()
         items = []
@@ -166,7 +193,7 @@ class TurnsMixin:
                 items.append(entry)
         return items
 
-    def _turn_context(self: MockConnection, items: list[dict[str, Any]], tools: list[Any],
+    def _turn_context(self, items: list[dict[str, Any]], tools: list[Any],
                       tool_choice: Any) -> TurnContext:
         user_text, tool_name, tool_output = "", None, None
         last = items[-1] if items else None
@@ -189,7 +216,7 @@ class TurnsMixin:
         return TurnContext(self.turn, user_text, tool_name, tool_output,
                            tuple(t for t in tools if isinstance(t, dict)), tool_choice)
 
-    def _config(self: MockConnection, o: dict[str, Any], in_conversation: bool,
+    def _config(self, o: dict[str, Any], in_conversation: bool,
                 input_tokens: dict[str, int]) -> ResponseConfig:
         s = self.session
         ga = self.flavour is Flavour.GA
@@ -215,7 +242,7 @@ class TurnsMixin:
             conversation_id=self.conversation.conversation_id if in_conversation else None,
             seed=self.seed, input_tokens=input_tokens)
 
-    async def prepare_response(self: MockConnection, overrides: V.Overrides,
+    async def prepare_response(self, overrides: V.Overrides,
                                client_event_id: str | None) -> ResponseRun | None:
         """Decide what the response does; None when the scenario injected an error instead."""
         items = self._context(overrides)
@@ -250,10 +277,10 @@ class TurnsMixin:
         self.running.append(run)
         return run
 
-    def _audio_produced(self: MockConnection) -> None:
+    def _audio_produced(self) -> None:
         self.session.audio_produced = True
 
-    async def start_body(self: MockConnection, run: ResponseRun) -> None:
+    async def start_body(self, run: ResponseRun) -> None:
         """Stream the response: inline when fast, as a task when paced."""
         if not run.paced:
             await self._run_body(run)
@@ -262,7 +289,7 @@ class TurnsMixin:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def _response_finished(self: MockConnection, run: ResponseRun) -> None:
+    def _response_finished(self, run: ResponseRun) -> None:
         """Called as ``response.done`` went out (or the response died): free the slot."""
         self.audio.last_activity_ms = self.audio.clock_ms
         if self.active is run:
@@ -270,7 +297,7 @@ class TurnsMixin:
         if run in self.running:
             self.running.remove(run)
 
-    async def _run_body(self: MockConnection, run: ResponseRun) -> None:
+    async def _run_body(self, run: ResponseRun) -> None:
         try:
             await run.body()
         except Exception:  # noqa: BLE001 - connection gone or a bug: end this response only
@@ -279,7 +306,7 @@ class TurnsMixin:
             if not run.paced:
                 raise
 
-    async def on_response_cancel(self: MockConnection, event: dict[str, Any]) -> None:
+    async def on_response_cancel(self, event: dict[str, Any]) -> None:
         response_id = E.want_str(event, "response_id", "response_id")
         if response_id is not None:
             target = next((r for r in self.running if r.id == response_id), None)
@@ -290,7 +317,7 @@ class TurnsMixin:
                             "response found", None)
         await target.cancel("client_cancelled")
 
-    async def shutdown(self: MockConnection) -> None:
+    async def shutdown(self) -> None:
         """Stop paced responses when the client has gone."""
         tasks = list(self.tasks)
         for task in tasks:

@@ -5,7 +5,8 @@ See the protocol reference for the wire format; every other module asks this pac
 Import from ``rtcapture.protocol``; the submodules split it by subject:
 
 - ``events``: event names of both dialects, id fields, usage and error fields;
-- ``frames``: parsing raw frames (and the fast byte-level audio lookups);
+- ``frames``: parsing raw frames into their type and ids;
+- ``sniff``: the type and audio of a raw frame found without decoding its JSON;
 - ``audio``: audio formats and the base64 audio events carry;
 - ``flavour``: which dialect a session speaks;
 - ``state``: the session-state tracker (formats, per-response formats, VAD, dialect);
@@ -114,8 +115,6 @@ from .flavour import (
 )
 from .frames import (
     ParsedFrame,
-    append_audio_b64,
-    audio_delta_b64,
     decode_event,
     fields_of,
     parse_frame,
@@ -133,11 +132,22 @@ from .redaction import (
     redact_url,
     secret_marker,
 )
+from .sniff import (
+    APPEND_PREFIXES,
+    AUDIO_KEY_TOKENS,
+    append_audio_b64,
+    audio_delta_b64,
+    audio_span,
+    b64_len,
+    sniff_type,
+)
 from .state import STATE_TYPES, SessionState, VadSettings
 
 __all__ = [
+    "APPEND_PREFIXES",
     "AUDIO_DELTA_TYPES",
     "AUDIO_DONE_TYPES",
+    "AUDIO_KEY_TOKENS",
     "AUDIO_MARKER_PREFIX",
     "AudioFormat",
     "BETA_NAMES",
@@ -215,6 +225,9 @@ __all__ = [
     "VOLATILE_KEYS",
     "append_audio_b64",
     "audio_delta_b64",
+    "audio_span",
+    "b64_len",
+    "sniff_type",
     "audio_payload",
     "b64_decoded_len",
     "decode_audio_b64",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import binascii
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -111,12 +110,14 @@ def b64_decoded_len(b64: str) -> int | None:
 
 
 def decode_audio_b64(b64: Any) -> bytes | None:
-    """Strictly decode base64 audio; None if it is not valid base64."""
-    if not isinstance(b64, str):
+    """Strictly decode base64 audio: a string from an event, or the bytes a sniffer found
+    in a frame. None if it is neither, or not valid base64 (a character outside the
+    alphabet, white space, missing or misplaced padding, data after the padding)."""
+    if not isinstance(b64, (str, bytes)):
         return None
     try:
-        return base64.b64decode(b64, validate=True)
-    except (binascii.Error, ValueError):
+        return binascii.a2b_base64(b64, strict_mode=True)
+    except ValueError:  # binascii.Error, or a str that is not ASCII
         return None
 
 

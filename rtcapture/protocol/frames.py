@@ -1,14 +1,13 @@
-"""Parsing frames: type and ids of a raw frame, and the audio of simple append / delta
-frames found without decoding their JSON."""
+"""Parsing frames: the type and ids of a raw frame (decoding its JSON; the byte-level
+lookups that avoid decoding are in :mod:`.sniff`)."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from .events import INPUT_AUDIO_APPEND, Opcode
+from .events import Opcode
 from .live import id_source
 
 
@@ -101,61 +100,3 @@ def decode_event(data: bytes) -> dict[str, Any] | None:
     except Exception:  # noqa: BLE001
         return None
     return obj if isinstance(obj, dict) else None
-
-
-
-_APPEND_PREFIXES = tuple(
-    json.dumps({"type": INPUT_AUDIO_APPEND, "audio": ""}, separators=seps)[:-2].encode()
-    for seps in ((", ", ": "), (",", ":")))
-_CONTENT_INDEX_RE = re.compile(rb'"content_index"\s*:\s*(\d{1,9})\s*[,}]')
-
-
-def _flat_string_value(data: bytes, key: bytes) -> bytes | None:
-    """The raw string value of top-level ``key`` (quoted) in a JSON object frame, found
-    without decoding it; None unless the frame is the simple shape (one object, the key
-    once, an unescaped string value)."""
-    at = data.find(key)
-    if at < 0:
-        return None
-    colon = data.find(b":", at + len(key))
-    start = data.find(b'"', colon + 1)
-    end = data.find(b'"', start + 1)
-    if colon < 0 or start < 0 or end < 0 or data[at + len(key):start].strip(b" \t\r\n:") \
-            or data.find(b"\\", start, end) >= 0 or data.count(b"{", 0, at) != 1 \
-            or data.find(b"{", end) >= 0 or data.find(key, end) >= 0:
-        return None  # escapes in the value, or nesting / repeated keys: decode the JSON
-    return data[start + 1:end]
-
-
-def append_audio_b64(data: bytes) -> bytes | None:
-    """The base64 ``audio`` of a flat ``input_audio_buffer.append`` frame, found without
-    decoding the JSON (the hot path of audio extraction).
-
-    For frames already known to parse as an append. Returns None unless the frame is the
-    simple shape (one object, one ``"audio"`` key, an unescaped string value); decode the
-    JSON then. The value is not checked: base64-decode it strictly.
-    """
-    for prefix in _APPEND_PREFIXES:  # how the OpenAI SDKs serialise an append
-        if data.startswith(prefix) and data.endswith(b'"}'):
-            start, end = len(prefix), len(data) - 2
-            if data.find(b'"', start, end) < 0 and data.find(b"\\", start, end) < 0:
-                return data[start:end]
-    return _flat_string_value(data, b'"audio"')
-
-
-def audio_delta_b64(data: bytes) -> tuple[bytes, int] | None:
-    """The base64 ``delta`` and the ``content_index`` (0 when absent) of a flat audio
-    delta frame, without decoding the JSON; None when the frame is not that simple shape.
-    For frames already known to parse as an audio delta."""
-    b64 = _flat_string_value(data, b'"delta"')
-    if b64 is None:
-        return None
-    at = data.find(b'"content_index"')
-    if at < 0:
-        return b64, 0
-    match = _CONTENT_INDEX_RE.match(data, at)
-    if match is None or data.find(b'"content_index"', match.end()) >= 0:
-        return None
-    return b64, int(match.group(1))
-
-

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import socket
 import time
 from collections.abc import AsyncIterable, Callable
@@ -24,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .. import __version__
-from ..protocol import RESPONSE_DONE, Direction, Opcode
+from ..protocol import RESPONSE_DONE, Direction, Opcode, sniff_type
 from .idmap import IdMap, id_values, rewrite_frame
 from .plan import (
     EventKey,
@@ -41,7 +40,6 @@ FrameSink = Callable[[str, int, str, bytes], None]
 """Receives (direction, t_ns, opcode, data) for every frame sent or received."""
 
 _MAX_NOTES = 20
-_TYPE_RE = re.compile(rb'"type"\s*:\s*"([^"\\]{1,120})"')
 _CLOSE_TIMEOUT_S = 2.0
 _SPIN_NS = 1_000_000
 
@@ -83,17 +81,6 @@ class ReplayResult:
             self.notes.append(text)
         elif len(self.notes) == _MAX_NOTES:
             self.notes.append("(further notes left out)")
-
-
-def _sniff_type(data: bytes) -> str | None:
-    """The top-level ``type`` of a frame without decoding it, when it comes first."""
-    match = _TYPE_RE.search(data, 0, 256)
-    if match is None or b"{" in data[1:match.start()]:
-        return None
-    try:
-        return match.group(1).decode()
-    except UnicodeDecodeError:
-        return None
 
 
 def _reason(exc: BaseException) -> str:
@@ -247,7 +234,7 @@ class Replayer:
             self._progress.set()
 
     def _observe(self, data: bytes, t_ns: int) -> None:
-        sniffed = _sniff_type(data)
+        sniffed = sniff_type(data)
         if sniffed is not None and not is_tracked(sniffed):
             return  # deltas, the bulk of a session: not decoded here
         try:

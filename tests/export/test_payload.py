@@ -30,9 +30,11 @@ TEMPLATES = [
     (DELTA, '{"type": "@T", "x": {"delta": "AAAA"}, "delta": "@A"}'),
     (DELTA, '{"type": "@T", "delta": "@E"}'),
     (DELTA, '{"type": "@T", "note": "\\"delta\\": \\"", "delta": "@A"}'),
+    (DELTA, '{"type": "@T", "x": {"delta": "@B"}, "delta": "@A", "item_id": "i"}'),
+    (APPEND, '{"event_id": "e1", "item": {"audio": "@B"}, "audio": "@A", "type": "@T"}'),
 ]
 LAYOUTS = [(etype, text.replace("@T", etype).replace("@E", AUDIO.replace("/", "\\/"))
-            .replace("@A", AUDIO)) for etype, text in TEMPLATES]
+            .replace("@A", AUDIO).replace("@B", AUDIO.swapcase())) for etype, text in TEMPLATES]
 
 
 @pytest.mark.parametrize(("etype", "text"), LAYOUTS)
