@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .check.run import session_turns
 from .config import DEFAULT_DB_URL as DEFAULT_URL
 from .export.source import read_chunks
 from .export.tables import (
@@ -83,10 +82,11 @@ class Recordings:
         ids = list(dict.fromkeys(self.store.resolve(s) for s in selectors))
         return [self.store.session(i) for i in ids]
 
-    def _scan(self, rec: SessionRecord, keep: bool = False
+    def _scan(self, rec: SessionRecord, keep: bool = False, turns: bool = False
               ) -> tuple[list[pa.RecordBatch], SessionScan]:
-        """One pass over a session's events: its ``events`` batches (if ``keep``) and scan."""
-        scan = SessionScan()
+        """One pass over a session's events: its ``events`` batches (if ``keep``) and scan
+        (with its turns, if ``turns``)."""
+        scan = SessionScan.with_turns() if turns else SessionScan()
         frames = rec.client_events + rec.server_events
         chunks = read_chunks(self.store.engine, rec.id, strip_audio=not self.keep_audio,
                              avg_frame_bytes=(rec.client_bytes + rec.server_bytes) / frames
@@ -96,6 +96,8 @@ class Recordings:
                                   redact=self.redact, scan=scan):
             if keep:
                 batches.append(batch)
+        if turns:
+            scan.finish_turns()
         return batches, scan
 
     def sessions(self, *, label: str | None = None, since: datetime | None = None,
@@ -103,8 +105,7 @@ class Recordings:
         """One row per session, newest first (the ``sessions`` table)."""
         rows = []
         for rec in self.store.sessions(label=label, since=since, limit=limit):
-            _, scan = self._scan(rec)
-            scan.turns = session_turns(self.store, rec)[0]
+            _, scan = self._scan(rec, turns=True)
             rows.append(session_row(rec, scan))
         return _to_pandas(table_of(rows, SESSIONS_SCHEMA))
 
@@ -134,7 +135,7 @@ class Recordings:
         """One row per reply and per unanswered user turn (the ``turns`` table)."""
         rows: list[dict[str, Any]] = []
         for rec in self._records(session, label, since, None):
-            rows.extend(turn_rows(rec.id, session_turns(self.store, rec)[0]))
+            rows.extend(turn_rows(rec.id, self._scan(rec, turns=True)[1].turns or []))
         return _to_pandas(table_of(rows, TURNS_SCHEMA))
 
 

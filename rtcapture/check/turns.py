@@ -28,8 +28,9 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields, replace
+from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from ..protocol import (
@@ -71,6 +72,37 @@ _DECODED: frozenset[tuple[str, str]] = frozenset(
                             ERROR)}
     | {(_CLIENT, t) for t in (ITEM_TRUNCATE, RESPONSE_CANCEL, ITEM_CREATE)}
 )
+
+
+class Batch(IntEnum):
+    """How :class:`TurnAnalyzer` can take an event in bulk (see :func:`batch_of`)."""
+
+    SKIP = 0
+    """No type: :meth:`TurnAnalyzer.feed` ignores it."""
+    FEED = 1
+    """One at a time, through :meth:`TurnAnalyzer.feed`."""
+    APPENDS = 2
+    """:meth:`TurnAnalyzer.feed_appends`."""
+    AUDIO_DELTAS = 3
+    """:meth:`TurnAnalyzer.feed_audio_deltas`."""
+    TEXT_DELTAS = 4
+    """:meth:`TurnAnalyzer.feed_text_deltas`."""
+
+
+def batch_of(direction: str | None, etype: str | None) -> Batch:
+    """Which bulk call takes an event of this direction and type (as :meth:`TurnAnalyzer.feed`
+    dispatches it). Events of the three bulk kinds never affect each other, only the ``FEED``
+    events between them do."""
+    if etype is None:
+        return Batch.SKIP
+    if direction == _SERVER:
+        if etype in AUDIO_DELTA_TYPES:
+            return Batch.AUDIO_DELTAS
+        if etype in _TEXT_DELTAS:
+            return Batch.TEXT_DELTAS
+    elif etype == INPUT_AUDIO_APPEND:
+        return Batch.APPENDS
+    return Batch.FEED
 
 
 def _ms(t_ns: int) -> float:
@@ -302,16 +334,21 @@ class TurnAnalyzer:
             self.timeline.feed(ev)
             return
         direction = ev.direction
+        kind = batch_of(direction, etype)
+        if kind is Batch.SKIP or etype is None:
+            return
         t = ev.t_ns / 1e6
+        if kind is Batch.APPENDS:
+            self.feed_appends((t,), (ev.audio_bytes,), (ev.event_id,))
+            return
+        if kind is Batch.AUDIO_DELTAS:
+            self.feed_audio_deltas((t,), (ev.response_id,), (ev.item_id,), (ev.audio_bytes,),
+                                   (ev.delivered,))
+            return
+        if kind is Batch.TEXT_DELTAS:
+            self.feed_text_deltas((t,), (ev.response_id,))
+            return
         if direction == _SERVER:
-            if etype in AUDIO_DELTA_TYPES:
-                self._delta(ev, t)
-                return
-            if etype in _TEXT_DELTAS:
-                reply = self._replies.get(ev.response_id or "")
-                if reply is not None and reply.first_text_t is None:
-                    reply.first_text_t = t
-                return
             if etype == FUNCTION_ARGS_DONE and ev.call_id:
                 self._calls[ev.call_id] = (ev.response_id, t)
                 reply = self._replies.get(ev.response_id or "")
@@ -319,9 +356,6 @@ class TurnAnalyzer:
                     reply.call_ids.append(ev.call_id)
                 return
         else:
-            if etype == INPUT_AUDIO_APPEND:
-                self._append(ev, t)
-                return
             if ev.event_id:
                 self._client_events[ev.event_id] = (etype, t)
                 if len(self._client_events) > MAX_APPENDS:
@@ -351,19 +385,26 @@ class TurnAnalyzer:
 
     # ------------------------------------------------------------------ input clock
 
-    def _append(self, ev: EventRecord, t: float) -> None:
+    def feed_appends(self, t_ms: Sequence[float], nbytes: Sequence[int],
+                     event_ids: Sequence[str | None]) -> None:
+        """Client audio appends with no other event between them (session ms, audio bytes,
+        event ids): what :meth:`feed` does with each, in one call."""
         fmt = self.state.input
-        if ev.audio_bytes % fmt.bytes_per_sample:
-            self.obs.bad_appends.append((t, ev.event_id, ev.audio_bytes))
-        self._input_ms += fmt.ms_of(ev.audio_bytes)
+        per_sample, per_ms = fmt.bytes_per_sample, fmt.bytes_per_ms  # ms_of, hoisted
         ends, ts = self._append_ends, self._append_ts
-        if ts and ts[-1] == t:
-            ends[-1] = self._input_ms
-            return
-        ends.append(self._input_ms)
-        ts.append(t)
-        if len(ends) > 2 * MAX_APPENDS:
-            del ends[:MAX_APPENDS], ts[:MAX_APPENDS]
+        input_ms = self._input_ms
+        for i, (t, n) in enumerate(zip(t_ms, nbytes, strict=True)):
+            if n % per_sample:
+                self.obs.bad_appends.append((t, event_ids[i], n))
+            input_ms += n / per_ms
+            if ts and ts[-1] == t:
+                ends[-1] = input_ms
+                continue
+            ends.append(input_ms)
+            ts.append(t)
+            if len(ends) > 2 * MAX_APPENDS:
+                del ends[:MAX_APPENDS], ts[:MAX_APPENDS]
+        self._input_ms = input_ms
 
     def input_to_session(self, audio_ms: float) -> float | None:
         """Session time at which input-audio position ``audio_ms`` was captured."""
@@ -445,33 +486,51 @@ class TurnAnalyzer:
         reply.status = status if isinstance(status, str) else None
         reply.done_t = t
 
-    def _delta(self, ev: EventRecord, t: float) -> None:
-        rid = ev.response_id
-        key = ev.item_id or f"{rid}:audio"
-        heard = self._items.get(key)
-        if heard is None:
-            heard = self._items[key] = Heard(key, rid)
-            reply = self._replies.get(rid or "")
-            if reply is not None:
-                reply.items.append(heard)
-            self._last_heard.append(heard)
-            if len(self._last_heard) > 8:
-                del self._last_heard[0]
-        ms = self.state.output_for(rid).ms_of(ev.audio_bytes)
-        heard.sent_ms += ms
-        if heard.first_sent_t is None:
-            heard.first_sent_t = t
-        if not ev.delivered or heard.cut_t is not None:
-            return
-        heard.delivered_ms += ms
-        start = max(t, self._player_end)
-        end = start + ms
-        segs = heard.segments
-        if segs and abs(segs[-1][1] - start) < 1e-6:
-            segs[-1][1] = end
-        else:
-            segs.append([start, end])
-        self._player_end = end
+    def feed_text_deltas(self, t_ms: Sequence[float], response_ids: Sequence[str | None]
+                         ) -> None:
+        """Server text and transcript deltas with no other event between them."""
+        replies = self._replies
+        for t, rid in zip(t_ms, response_ids, strict=True):
+            reply = replies.get(rid or "")
+            if reply is not None and reply.first_text_t is None:
+                reply.first_text_t = t
+
+    def feed_audio_deltas(self, t_ms: Sequence[float], response_ids: Sequence[str | None],
+                          item_ids: Sequence[str | None], nbytes: Sequence[int],
+                          delivered: Sequence[bool]) -> None:
+        """Server audio deltas with no other event between them: what :meth:`feed` does
+        with each, in one call (the formats in force cannot change in between)."""
+        per_ms: dict[str | None, float] = {}
+        for t, rid, item, n, ok in zip(t_ms, response_ids, item_ids, nbytes, delivered,
+                                       strict=True):
+            key = item or f"{rid}:audio"
+            heard = self._items.get(key)
+            if heard is None:
+                heard = self._items[key] = Heard(key, rid)
+                reply = self._replies.get(rid or "")
+                if reply is not None:
+                    reply.items.append(heard)
+                self._last_heard.append(heard)
+                if len(self._last_heard) > 8:
+                    del self._last_heard[0]
+            rate = per_ms.get(rid)
+            if rate is None:
+                rate = per_ms[rid] = self.state.output_for(rid).bytes_per_ms
+            ms = n / rate  # AudioFormat.ms_of
+            heard.sent_ms += ms
+            if heard.first_sent_t is None:
+                heard.first_sent_t = t
+            if not ok or heard.cut_t is not None:
+                continue
+            heard.delivered_ms += ms
+            start = max(t, self._player_end)
+            end = start + ms
+            segs = heard.segments
+            if segs and abs(segs[-1][1] - start) < 1e-6:
+                segs[-1][1] = end
+            else:
+                segs.append([start, end])
+            self._player_end = end
 
     def _truncate(self, ev: EventRecord, event: dict[str, Any], t: float) -> None:
         item_id = event.get("item_id") if isinstance(event.get("item_id"), str) else None

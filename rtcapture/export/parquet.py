@@ -26,7 +26,6 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ..check.run import session_turns
 from ..paths import child
 from ..protocol import Flavour
 from ..store import SessionRecord, Store
@@ -204,8 +203,8 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
                     utterance_rows(rec.id, scan.live), UTTERANCES_SCHEMA))
                 writers["delegations"].write(part, table_of(
                     delegation_rows(rec.id, scan.live), DELEGATIONS_SCHEMA))
-            scan.turns = session_turns(store, rec)[0]
-            writers["turns"].write(part, table_of(turn_rows(rec.id, scan.turns), TURNS_SCHEMA))
+            turns = scan.finish_turns()
+            writers["turns"].write(part, table_of(turn_rows(rec.id, turns), TURNS_SCHEMA))
             writers["sessions"].write(
                 part, table_of([session_row(rec, scan)], SESSIONS_SCHEMA))
             summary.sessions += 1
@@ -233,7 +232,7 @@ def _sessions(stream: Iterator[tuple[tuple[SessionRecord, bool], RawChunk | None
               progress: Callable[[int], None] | None
               ) -> Iterator[tuple[SessionRecord, SessionScan]]:
     """Write each session's events as they stream by; yield it with its scan when done."""
-    scan = SessionScan()
+    scan = SessionScan.with_turns()
     for (rec, last), chunk in stream:
         if chunk is not None:
             payloads = build_payloads(chunk, keep_audio=options.keep_audio,
@@ -245,4 +244,4 @@ def _sessions(stream: Iterator[tuple[tuple[SessionRecord, bool], RawChunk | None
                 progress(len(chunk))
         if last:
             yield rec, scan
-            scan = SessionScan()
+            scan = SessionScan.with_turns()

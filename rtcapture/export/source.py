@@ -35,7 +35,7 @@ DEFAULT_FRAME_BYTES = 1024
 MIN_CHUNK_ROWS = 64
 MAX_CHUNK_ROWS = 16384
 
-_INT_COLUMNS = ("seq", "t_ns", "wall_ns", "size_bytes", "audio_bytes")
+_INT_COLUMNS = ("seq", "t_ns", "wall_ns", "size_bytes", "audio_bytes", "delivered")
 _STR_COLUMNS = ("direction", "type", "event_id", "item_id", "response_id", "call_id",
                 "parse_error")
 
@@ -50,6 +50,8 @@ class RawChunk:
     size_bytes: np.ndarray
     """Length of each stored frame."""
     audio_bytes: np.ndarray
+    delivered: np.ndarray
+    """False where the recorder marked the frame as not delivered to its peer (booleans)."""
     direction: pa.Array
     type: pa.Array
     event_id: pa.Array
@@ -118,8 +120,8 @@ def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
     if n == 0:
         return None
     blob = row[1] or b""
-    seq, t_ns, wall_ns, size_bytes, audio_bytes = (_ints(v, n) for v in row[2:7])
-    strs = [_strs(v, n) for v in row[7:]]
+    seq, t_ns, wall_ns, size_bytes, audio_bytes, delivered = (_ints(v, n) for v in row[2:8])
+    strs = [_strs(v, n) for v in row[8:]]
     if n > 1 and not bool(np.all(np.diff(seq) > 0)):
         raise ChunkMismatch("rows out of order")
     errors = strs[-1].is_valid().to_numpy(zero_copy_only=False)
@@ -133,7 +135,8 @@ def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
         stripped = np.zeros(n, dtype=bool)
     if int(sizes.sum()) != len(data):
         raise ChunkMismatch("row bytes")
-    chunk = RawChunk(seq, t_ns, wall_ns, size_bytes, audio_bytes, *strs, data=data,
+    chunk = RawChunk(seq, t_ns, wall_ns, size_bytes, audio_bytes, delivered != 0, *strs,
+                     data=data,
                      sizes=sizes, stripped=stripped)
     if len(missing):
         frames: dict[int, bytes] = {}
@@ -149,7 +152,7 @@ def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
 def _generic_chunk(conn: Any, session_id: str, lo: int, hi: int) -> RawChunk | None:
     cols = [Event.seq, Event.t_ns, Event.wall_ns, Event.audio_bytes, Event.direction,
             Event.type, Event.event_id, Event.item_id, Event.response_id, Event.call_id,
-            Event.parse_error, Event.opcode, Event.data]
+            Event.parse_error, Event.opcode, Event.data, Event.delivered]
     rows = conn.execute(select(*cols).where(
         Event.session_id == session_id, Event.seq >= lo, Event.seq < hi).order_by(Event.seq)
     ).all()
@@ -161,7 +164,7 @@ def _generic_chunk(conn: Any, session_id: str, lo: int, hi: int) -> RawChunk | N
     chunk = RawChunk(
         seq=np.array(c[0], dtype=np.int64), t_ns=np.array(c[1], dtype=np.int64),
         wall_ns=np.array(c[2], dtype=np.int64), size_bytes=sizes,
-        audio_bytes=np.array(c[3], dtype=np.int64),
+        audio_bytes=np.array(c[3], dtype=np.int64), delivered=np.array(c[13], dtype=bool),
         direction=pa.array(c[4], pa.string()), type=pa.array(c[5], pa.string()),
         event_id=pa.array(c[6], pa.string()), item_id=pa.array(c[7], pa.string()),
         response_id=pa.array(c[8], pa.string()), call_id=pa.array(c[9], pa.string()),

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..check.turns import TURN_COLUMNS, Turn
+from ..check.turns import TURN_COLUMNS, Turn, TurnAnalyzer
 from ..protocol import (
     AUDIO_DELTA_TYPES,
     Direction,
@@ -29,6 +29,7 @@ from .live import LiveScan, scan_live_chunk
 from .payload import build_payloads
 from .responses import RELEVANT_TYPES, TEXT_DELTAS, TOKEN_COLUMNS, ResponseTracker
 from .source import RawChunk
+from .turns import feed_chunk
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -101,8 +102,22 @@ class SessionScan:
     error_events: int = 0
     live: LiveScan = field(default_factory=LiveScan)
     """GPT-Live sessions: transcript fragments and usage (``export.live``)."""
+    analyzer: TurnAnalyzer | None = None
+    """Given one, the scan feeds it every chunk (then :meth:`finish_turns`)."""
     turns: list[Turn] | None = None
     """The session's turn analysis, when it was run (the sessions row's turn columns)."""
+
+    @classmethod
+    def with_turns(cls) -> SessionScan:
+        """A scan that also runs the turn analysis."""
+        return cls(analyzer=TurnAnalyzer())
+
+    def finish_turns(self) -> list[Turn]:
+        """The turns of the scanned session (kept in :attr:`turns`); needs an analyzer."""
+        if self.analyzer is None:
+            raise ValueError("this scan runs no turn analysis")
+        self.turns = self.analyzer.finish()
+        return self.turns
 
 
 def events_batch(session_id: str, chunk: RawChunk, payloads: pa.Array) -> pa.RecordBatch:
@@ -134,6 +149,8 @@ def scan_chunk(scan: SessionScan, chunk: RawChunk, payloads: pa.Array) -> None:
     """Feed one chunk to the session's response tracker and counters."""
     scan.events += len(chunk)
     scan_live_chunk(scan.live, chunk, payloads)
+    if scan.analyzer is not None:
+        feed_chunk(scan.analyzer, chunk)
     kinds = _classify(chunk.type, _TYPE_GROUPS)
     server = _classify(chunk.direction, _SERVER)["server"]
     scan.error_events += int(kinds["error"].sum())
