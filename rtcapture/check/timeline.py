@@ -138,7 +138,7 @@ class TimelineTurns:
         ev_ = self.events
         if ev.direction == _CLIENT:
             if etype in ev_.input_audio:
-                self.an._append(ev, t)
+                self.an.feed_appends((t,), (ev.audio_bytes,), (ev.event_id,))
                 return
             if ev.event_id:
                 self._client_events[ev.event_id] = (etype, t)
