@@ -61,12 +61,13 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 
 @dataclass
-class TimelineCall:
-    """A function call a delegated backend made, and the output the client returned."""
+class CallRecord:
+    """A function call the model (or a delegated backend) made, and the output the client
+    returned; the report's tool entries for both dialects."""
 
-    call_id: str
-    seq: int
     t_ms: float
+    seq: int
+    call_id: str | None
     name: str | None
     arguments: str | None
     response_id: str | None
@@ -123,8 +124,8 @@ class TimelineTurns:
         self._pos = 0.0
         self._player_end = -math.inf
         self._client_events: dict[str, tuple[str, float]] = {}
-        self.calls: list[TimelineCall] = []
-        self._calls: dict[str, TimelineCall] = {}
+        self.calls: list[CallRecord] = []
+        self._calls: dict[str, CallRecord] = {}
         self.replies: list[TimelineReply] = []
         self.users: list[TimelineUser] = []
 
@@ -179,10 +180,10 @@ class TimelineTurns:
             item = ev_.tool_call(event)
             if item is not None and item["call_id"] not in self._calls:
                 name, args = item.get("name"), item.get("arguments")
-                call = TimelineCall(item["call_id"], ev.seq, t,
-                                    name if isinstance(name, str) else None,
-                                    args if isinstance(args, str) else None, ev.response_id)
-                self._calls[call.call_id] = call
+                call = CallRecord(t, ev.seq, item["call_id"],
+                                  name if isinstance(name, str) else None,
+                                  args if isinstance(args, str) else None, ev.response_id)
+                self._calls[item["call_id"]] = call
                 self.calls.append(call)
 
     def _fragment(self, ev: EventRecord, event: Mapping[str, Any], speaker: str,
@@ -286,7 +287,7 @@ class TimelineTurns:
         return [replace(r, turn=i) for i, r in enumerate(rows)]
 
     def _reply(self, n: int, utt: Utterance, user_n: int | None, utts: list[Utterance],
-               first_text: float | None, calls: list[TimelineCall]) -> TimelineReply:
+               first_text: float | None, calls: list[CallRecord]) -> TimelineReply:
         user = utts[user_n] if user_n is not None else None
         user_start = self._session_at.get(user.start_ms) if user else None
         user_end = self._session_at.get(user.end_ms) if user else None

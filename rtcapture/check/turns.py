@@ -335,7 +335,7 @@ class TurnAnalyzer:
             return
         direction = ev.direction
         kind = batch_of(direction, etype)
-        if kind is Batch.SKIP or etype is None:
+        if kind is Batch.SKIP:
             return
         t = ev.t_ns / 1e6
         if kind is Batch.APPENDS:

@@ -48,9 +48,9 @@ def feed_chunk(analyzer: TurnAnalyzer, chunk: RawChunk) -> None:
     """Feed one chunk's rows to ``analyzer``, as :meth:`TurnAnalyzer.feed` would one by one."""
     if not len(chunk):
         return
+    offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
+    np.cumsum(chunk.sizes, out=offsets[1:])
     if analyzer.timeline is not None:  # a timeline dialect (GPT-Live) reads every event
-        offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
-        np.cumsum(chunk.sizes, out=offsets[1:])
         for row in range(len(chunk)):
             analyzer.feed(_event(chunk, row, offsets))
         return
@@ -69,8 +69,6 @@ def feed_chunk(analyzer: TurnAnalyzer, chunk: RawChunk) -> None:
     # where each bulk kind's rows stop before each one-by-one event (and at the end)
     cuts = [np.append(np.searchsorted(rows, one), len(rows)).tolist()
             for rows in (app, aud, txt)]
-    offsets = np.zeros(len(chunk) + 1, dtype=np.int64)
-    np.cumsum(chunk.sizes, out=offsets[1:])
     a0 = d0 = x0 = 0
     for k, row in enumerate([*one.tolist(), -1]):
         a1, d1, x1 = cuts[0][k], cuts[1][k], cuts[2][k]

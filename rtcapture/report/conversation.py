@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..check.timeline import CallRecord
 from ..protocol import (
     ERROR,
     FUNCTION_ARGS_DONE,
@@ -69,21 +70,6 @@ class UserTurn:
 
 
 @dataclass
-class ToolCall:
-    """A function call the model made, and the output the client sent back."""
-
-    t_ms: float
-    seq: int
-    call_id: str | None
-    name: str | None
-    arguments: str | None
-    response_id: str | None
-    output: str | None = None
-    output_t_ms: float | None = None
-    output_seq: int | None = None
-
-
-@dataclass
 class ErrorEntry:
     """An ``error`` event, and the client event it names (when it does)."""
 
@@ -100,7 +86,7 @@ class ConversationBuilder:
     """Collects the conversation's entries and marks from one pass over the events."""
 
     users: list[UserTurn] = field(default_factory=list)
-    tools: list[ToolCall] = field(default_factory=list)
+    tools: list[CallRecord] = field(default_factory=list)
     errors: list[ErrorEntry] = field(default_factory=list)
     vad: list[list[float | None]] = field(default_factory=list)
     """Speech spans as the server detected them: [started t_ms, stopped t_ms or None]."""
@@ -114,7 +100,7 @@ class ConversationBuilder:
     _speech_t: dict[str | None, float] = field(default_factory=dict)
     _client_events: dict[str, tuple[int, float]] = field(default_factory=dict)
     _users_by_item: dict[str, UserTurn] = field(default_factory=dict)
-    _calls: dict[str, ToolCall] = field(default_factory=dict)
+    _calls: dict[str, CallRecord] = field(default_factory=dict)
 
     def observe(self, seq: int, direction: str, etype: str, t_ms: float,
                 event: dict[str, Any]) -> None:
@@ -209,7 +195,7 @@ class ConversationBuilder:
             known.name = known.name or name
             known.arguments = known.arguments or arguments
             return
-        call = ToolCall(t_ms, seq, call_id, name, arguments, response_id)
+        call = CallRecord(t_ms, seq, call_id, name, arguments, response_id)
         self.tools.append(call)
         if call_id is not None:
             self._calls[call_id] = call
@@ -222,3 +208,17 @@ class ConversationBuilder:
         if cause is not None:
             entry.cause_seq, entry.cause_t_ms = cause
         self.errors.append(entry)
+
+
+def tool_entry(call: CallRecord, trigger_t_ms: float | None) -> dict[str, Any]:
+    """The page's entry for a tool call (``trigger_t_ms``: when its reply was triggered)."""
+    return {
+        "kind": "tool", "t_ms": call.t_ms, "seq": call.seq, "call_id": call.call_id,
+        "name": call.name, "arguments": call.arguments, "output": call.output,
+        "output_seq": call.output_seq, "output_t_ms": call.output_t_ms,
+        "response_id": call.response_id, "latency_ms": _elapsed(trigger_t_ms, call.t_ms),
+        "output_latency_ms": _elapsed(call.t_ms, call.output_t_ms)}
+
+
+def _elapsed(start: float | None, end: float | None) -> float | None:
+    return None if start is None or end is None else round(end - start, 1)

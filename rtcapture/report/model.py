@@ -15,6 +15,7 @@ from ..check import RuleSet, Turn, TurnAnalyzer, evaluate
 from ..check.run import analyse_session
 from ..render import iso, session_json
 from ..store import SessionRecord, Store
+from .conversation import tool_entry
 from .media import ENVELOPE_HZ, Media
 from .scan import Scan, redacted
 from .timeline import timeline_entries, timeline_replies, timeline_speech
@@ -91,14 +92,7 @@ def conversation(scan: Scan, reply_rows: list[dict[str, Any]],
                         "t_ms": r["created_t_ms"] if r["created_t_ms"] is not None else 0.0,
                         "seq": r["seqs"][0] if r["seqs"] else None})
     for c in conv.tools:
-        trigger = triggers.get(c.response_id or "")
-        entries.append({
-            "kind": "tool", "t_ms": c.t_ms, "seq": c.seq, "call_id": c.call_id, "name": c.name,
-            "arguments": c.arguments, "output": c.output, "output_seq": c.output_seq,
-            "output_t_ms": c.output_t_ms, "response_id": c.response_id,
-            "latency_ms": _round(c.t_ms - trigger) if trigger is not None else None,
-            "output_latency_ms": _round(c.output_t_ms - c.t_ms)
-            if c.output_t_ms is not None else None})
+        entries.append(tool_entry(c, triggers.get(c.response_id or "")))
     for e in conv.errors:
         entries.append({
             "kind": "error", "t_ms": e.t_ms, "seq": e.seq, "code": e.code,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..check.timeline import TimelineTurns, utterance_id
+from .conversation import tool_entry
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:
@@ -66,13 +67,7 @@ def timeline_entries(tl: TimelineTurns, replies: list[dict[str, Any]]
                         "transcription_failed": False})
     triggers = {r["tool_call_id"]: r["trigger_t_ms"] for r in replies if r["tool_call_id"]}
     for c in tl.calls:
-        trigger = triggers.get(c.call_id)
-        entries.append({
-            "kind": "tool", "t_ms": c.t_ms, "seq": c.seq, "call_id": c.call_id,
-            "name": c.name, "arguments": c.arguments, "output": c.output,
-            "output_seq": c.output_seq, "output_t_ms": c.output_t_ms,
-            "response_id": c.response_id, "latency_ms": _minus(c.t_ms, trigger),
-            "output_latency_ms": _minus(c.output_t_ms, c.t_ms)})
+        entries.append(tool_entry(c, triggers.get(c.call_id or "")))
     return entries
 
 
