@@ -23,6 +23,7 @@ def _run(*args: str):
     ["sessions"], ["show", "last"], ["audio", "last"], ["export", "--all", "--out", "x"],
     ["diff", "a", "b"], ["replay", "last", "--target", "playback"], ["db", "current"],
     ["mock", "--playback", "last", "--listen", "127.0.0.1:0"],
+    ["report", "last"], ["check", "last"],
 ])
 def test_read_commands_never_create_a_database(tmp_path, monkeypatch, command) -> None:
     """A command that only reads, given a database that does not exist, says so (exit 2)

@@ -73,7 +73,7 @@ def check_cmd(app: AppContext, selectors: tuple[str, ...], all_: bool, label: st
       rtcapture check --all --label ci --format junit --out check.xml
     """
     rules = load_rules(rules_file)
-    results = run_check(app.store(), selectors, all_=all_, label=label, since=since,
+    results = run_check(app.store(create=False), selectors, all_=all_, label=label, since=since,
                         rules=rules)
     emit(render(results, rules, fmt), out)
     if any(r.violations for r in results):

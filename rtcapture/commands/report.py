@@ -34,7 +34,7 @@ def report_cmd(app: AppContext, session: str, out_path: Path | None, no_audio: b
       rtcapture report last --out session.html
       rtcapture report @demo --no-audio
     """
-    store = app.store()
+    store = app.store(create=False)
     sid = store.resolve(session)
     out = out_path if out_path is not None else Path(f"report-{sid}.html")
     if out.is_dir():
