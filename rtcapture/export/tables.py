@@ -57,6 +57,7 @@ SESSIONS_SCHEMA = pa.schema([
     ("usage_seconds", pa.float64()),
     ("perceived_latency_p50_ms", pa.float64()), ("perceived_latency_p95_ms", pa.float64()),
     ("interruptions", pa.int64()), ("talk_over_ms", pa.float64()),
+    ("transport", pa.string()),
 ])
 
 RESPONSES_SCHEMA = pa.schema([
@@ -80,7 +81,8 @@ the columns are described in the check docs."""
 
 DICTIONARY_COLUMNS = {
     "events": ["session_id", "direction", "type", "item_id", "response_id", "call_id"],
-    "sessions": ["model", "flavour", "status", "label", "upstream_url", "closed_by"],
+    "sessions": ["model", "flavour", "status", "label", "upstream_url", "closed_by",
+                 "transport"],
     "responses": ["session_id", "status", "status_reason", "trigger"],
     "utterances": ["session_id", "speaker"],
     "delegations": ["session_id", "delegation_id", "wrapped_type"],
@@ -244,6 +246,7 @@ def session_row(rec: SessionRecord, scan: SessionScan) -> dict[str, Any]:
     row.update(scan.tracker.token_totals())
     row["usage_seconds"] = scan.live.usage_seconds
     row.update(turn_summary(scan.turns))
+    row["transport"] = rec.transport
     return row
 
 

@@ -71,6 +71,7 @@ def test_tables_have_spec_columns_types_and_row_counts(db_url, tmp_path):
     sessions = pd.read_parquet(out / "sessions")
     assert sorted(sessions["session_id"]) == sorted(ids)
     assert pq.read_schema(out / "sessions" / "part-00000.parquet").equals(SESSIONS_SCHEMA)
+    assert set(sessions["transport"]) == {"websocket"}
     responses = pd.read_parquet(out / "responses")
     assert len(responses) == 6
     assert pq.read_schema(out / "responses" / "part-00000.parquet").equals(RESPONSES_SCHEMA)

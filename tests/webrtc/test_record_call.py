@@ -116,6 +116,7 @@ def test_export_works(recorded: dict) -> None:
     sessions = pq.read_table(folder / "pq" / "sessions").to_pylist()
     assert sessions[0]["output_audio_ms"] > 1000
     assert sessions[0]["input_audio_ms"] > 1000
+    assert sessions[0]["transport"] == "webrtc"
     responses = pq.read_table(folder / "pq" / "responses").to_pylist()
     assert len(responses) >= 2
     proc = _cli(recorded["db"], "export", "last", "--format", "jsonl", "--out",
