@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 import signal
 import socket
@@ -12,8 +13,10 @@ import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from click.testing import CliRunner
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from rtcapture.cli import cli
 from rtcapture.store import open_store
@@ -27,13 +30,16 @@ ADDRESS = re.compile(r"^mock listening on (wss?://127\.0\.0\.1:\d+)$")
 
 
 @asynccontextmanager
-async def mock_process(*mock_args: str, db: str | None = None
+async def mock_process(*mock_args: str, db: str | None = None, own_session: bool = False
                        ) -> AsyncIterator[tuple[asyncio.subprocess.Process, str]]:
-    """``rtcapture mock`` on a free port; yields the process and the URL it printed."""
+    """``rtcapture mock`` on a free port; yields the process and the URL it printed
+    (``own_session``: started in a session and process group of its own, as a terminal
+    or a service manager starts it)."""
     global_args = ["--db", db] if db else []
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rtcapture", *global_args, "mock", "--listen", "127.0.0.1:0",
-        *mock_args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        *mock_args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        start_new_session=own_session)
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), deadline(20))).decode().strip()
         match = ADDRESS.match(line)
@@ -67,6 +73,27 @@ async def test_prints_address_serves_and_stops_cleanly() -> None:
         code, err = await stop(proc)
     assert code == 0
     assert "Traceback" not in err and "sk-test" not in err
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP],
+                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
+async def test_signal_to_the_process_group_closes_open_sessions(sig: signal.Signals) -> None:
+    """Ctrl-C in a terminal (SIGINT to the whole foreground group), a service manager's
+    SIGTERM to the group, the terminal closing (SIGHUP): a client mid-session gets a
+    1001 close, and the mock exits 0 with one line, no traceback."""
+    async with mock_process("--fast", own_session=True) as (proc, url):
+        client = await RawClient.open(url)
+        await client.until("session.created")
+        await client.send({"type": "input_audio_buffer.append", "audio": "AAAAAA=="})
+        os.killpg(proc.pid, sig)
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await asyncio.wait_for(client.ws.recv(), deadline(10))
+        assert client.ws.close_code == 1001
+        _, err = await asyncio.wait_for(proc.communicate(), deadline(10))
+    assert proc.returncode == 0, err
+    assert err.decode().strip().splitlines()[-1] == "mock stopped"
+    assert "Traceback" not in err.decode()
 
 
 async def test_playback_of_a_stored_session(tmp_path) -> None:
