@@ -215,3 +215,70 @@ def test_rules_fire_on_a_live_session_built_to_break_them(sqlite_url: str) -> No
         assert "barge-in.missing-truncate" not in rules  # Live has no truncate
     finally:
         store.close()
+
+
+# ---------------------------------------------------------------------- delegated responses
+
+
+def _wrapped(store: Store, sid: str, inner_type: str) -> list[dict[str, Any]]:
+    """The Responses events of ``inner_type`` a session's ``response.event`` frames wrap."""
+    out = []
+    for ev in store.events(sid):
+        if ev.type == live.RESPONSE_EVENT:
+            inner = json.loads(ev.data)["event"]
+            if inner["type"] == inner_type:
+                out.append(inner)
+    return out
+
+
+def test_live_tool_calls_carry_the_delegated_response_id(sqlite_url: str) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--db", sqlite_url, "import",
+                                 str(CASSETTES / "live-delegation.jsonl")])
+    assert result.exit_code == 0, result.output
+    store = open_store(sqlite_url)
+    try:
+        rec = store.session(store.resolve("@sample-live-delegation"))
+        # the function call's own event (output_item.done) names no response: the
+        # response.created wrapped before it in the same delegation does
+        calling = _wrapped(store, rec.id, "response.created")[0]["response"]["id"]
+        call_id = _wrapped(store, rec.id, "response.output_item.done")[0]["item"]["call_id"]
+        turns, obs, _ = session_turns(store, rec)
+        assert [(t.call_id, t.response_id) for t in obs.tools] == [(call_id, calling)]
+        reply = next(t for t in turns if t.tool_call_id == call_id)
+        assert reply.response_id == calling
+        model = render_report(store, rec.id, io.StringIO())
+        tools = [e for e in model["conversation"] if e["kind"] == "tool"]
+        assert [e["response_id"] for e in tools] == [calling]
+    finally:
+        store.close()
+
+
+async def _failing_delegation(p: Player) -> None:
+    await p.send({"type": live.SESSION_START, "event_id": "start", "session": {
+        "model": "gpt-live-1", "audio": {"format": {"type": "audio/pcm", "rate": 24000}},
+        "delegation": {"type": "responses", "responses": {"model": "gpt-5.2"}}}})
+    await _stream(p, _pcm("Look it up", tail_ms=1500))
+    await p.send({"type": live.SESSION_CLOSE})
+
+
+def test_delegated_response_failed_breaks_errors_response_failed(sqlite_url: str) -> None:
+    scenario = {"user_audio": [{"transcript": "Look it up."}],
+                "rules": [{"fail": {"type": "server_error", "code": "backend_down",
+                                    "message": "The backend failed."}}]}
+    store = open_store(sqlite_url)
+    try:
+        sid = _store_sample(store, LiveSample("live-failed", "", scenario,
+                                              _failing_delegation))
+        failed = _wrapped(store, sid, "response.failed")
+        assert len(failed) == 1  # the mock sent the failure inside response.event
+        result = check_session(store, store.session(sid))
+        hits = [v for v in result.violations if v.rule == "errors.response-failed"]
+        assert len(hits) == 1, result.violations
+        assert hits[0].response_id == failed[0]["response"]["id"]
+        assert hits[0].observed == "status failed"
+        turns, _obs, _ = session_turns(store, store.session(sid))
+        assert [(t.user_item_id, t.status, t.response_id) for t in turns] == [
+            ("utterance-0", "failed", failed[0]["response"]["id"])]
+    finally:
+        store.close()
