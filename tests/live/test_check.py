@@ -85,7 +85,8 @@ def by_hand(events: list[EventRecord], fmt: AudioFormat) -> list[dict[str, float
 # ---------------------------------------------------------------------- a clean session
 
 
-def test_voice_sample_turns_latencies_check_and_report(sqlite_url: str) -> None:
+def test_voice_sample_turns_latencies_check_and_report(sqlite_url: str,
+                                                       tmp_path: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["--db", sqlite_url, "import",
                                  str(CASSETTES / "live-voice-turn.jsonl")])
@@ -121,6 +122,12 @@ def test_voice_sample_turns_latencies_check_and_report(sqlite_url: str) -> None:
         store.close()
     check = runner.invoke(cli, ["--db", sqlite_url, "check", "@sample-live-voice-turn"])
     assert check.exit_code == 0 and "0 violation(s)" in check.output, check.output
+    page = tmp_path / "live.html"
+    made = runner.invoke(cli, ["--db", sqlite_url, "report", "@sample-live-voice-turn",
+                               "--out", str(page)])
+    assert made.exit_code == 0, made.output
+    html = page.read_text(encoding="utf-8")
+    assert "You are welcome." in html and "What time is it?" in html
 
 
 # ---------------------------------------------------------------------- a broken session
