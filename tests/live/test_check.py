@@ -23,7 +23,7 @@ from rtcapture.mock.scenario import parse_scenario
 from rtcapture.mock.synth import silence, synthesize
 from rtcapture.protocol import G711_ULAW, PCM16, AudioFormat, live
 from rtcapture.report.page import render_report
-from rtcapture.store import EventRecord, Store, open_store
+from rtcapture.store import EventRecord, SessionRecord, Store, open_store
 
 CASSETTES = Path(__file__).resolve().parents[2] / "samples" / "cassettes" / "live"
 
@@ -82,18 +82,23 @@ def by_hand(events: list[EventRecord], fmt: AudioFormat) -> list[dict[str, float
     return out
 
 
+def imported(db_url: str, sample: str) -> tuple[Store, SessionRecord]:
+    """A sample cassette imported with the CLI; the open store and its session."""
+    result = CliRunner().invoke(cli, ["--db", db_url, "import",
+                                      str(CASSETTES / f"{sample}.jsonl")])
+    assert result.exit_code == 0, result.output
+    store = open_store(db_url)
+    return store, store.session(store.resolve(f"@sample-{sample}"))
+
+
 # ---------------------------------------------------------------------- a clean session
 
 
 def test_voice_sample_turns_latencies_check_and_report(sqlite_url: str,
                                                        tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["--db", sqlite_url, "import",
-                                 str(CASSETTES / "live-voice-turn.jsonl")])
-    assert result.exit_code == 0, result.output
-    store = open_store(sqlite_url)
+    store, rec = imported(sqlite_url, "live-voice-turn")
     try:
-        rec = store.session(store.resolve("@sample-live-voice-turn"))
         events = list(store.events(rec.id))
         turns, obs, _ = session_turns(store, rec)
         replies = [t for t in turns if t.item_id is not None]
@@ -239,13 +244,8 @@ def _wrapped(store: Store, sid: str, inner_type: str) -> list[dict[str, Any]]:
 
 
 def test_live_tool_calls_carry_the_delegated_response_id(sqlite_url: str) -> None:
-    runner = CliRunner()
-    result = runner.invoke(cli, ["--db", sqlite_url, "import",
-                                 str(CASSETTES / "live-delegation.jsonl")])
-    assert result.exit_code == 0, result.output
-    store = open_store(sqlite_url)
+    store, rec = imported(sqlite_url, "live-delegation")
     try:
-        rec = store.session(store.resolve("@sample-live-delegation"))
         # the function call's own event (output_item.done) names no response: the
         # response.created wrapped before it in the same delegation does
         calling = _wrapped(store, rec.id, "response.created")[0]["response"]["id"]
