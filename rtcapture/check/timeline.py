@@ -15,6 +15,8 @@ Clocks (see :mod:`rtcapture.check.turns` for session time and input-audio time):
   arrived and *heard* when the player reached it: the player plays each delta at real time
   from its arrival or the end of the one before, whichever is later (undelivered deltas are
   not heard). An assistant utterance's first audio is the track at its ``start_ms``.
+- A delegated backend response that ends ``failed`` / ``incomplete`` (inside the wrapper
+  event) marks the turn of the user utterance before it: its reply, else the user row.
 - Barge-in: a user utterance starting inside an assistant utterance interrupts it; the
   model stops by itself (``yield_by`` ``model``), and the yield latency is how long the
   user still heard the assistant after starting to speak (up to the track at the
@@ -76,6 +78,18 @@ class CallRecord:
     output_seq: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class BackendFailure:
+    """A delegated backend response that ended badly."""
+
+    t_ms: float
+    seq: int
+    response_id: str | None
+    status: str
+    created_t_ms: float | None
+    """When the backend response was created (its wrapped ``response.created``)."""
+
+
 @dataclass
 class TimelineReply:
     """One assistant utterance with its timing in session time."""
@@ -126,6 +140,9 @@ class TimelineTurns:
         self._client_events: dict[str, tuple[str, float]] = {}
         self.calls: list[CallRecord] = []
         self._calls: dict[str, CallRecord] = {}
+        self._backend: dict[str | None, tuple[str, float]] = {}
+        """Delegation id -> its latest backend response (id, first seen)."""
+        self.failures: list[BackendFailure] = []
         self.replies: list[TimelineReply] = []
         self.users: list[TimelineUser] = []
 
@@ -177,14 +194,32 @@ class TimelineTurns:
         elif etype == ev_.error:
             self._error(event, t)
         else:
+            response_id = self._backend_event(ev, event, t)
             item = ev_.tool_call(event)
             if item is not None and item["call_id"] not in self._calls:
                 name, args = item.get("name"), item.get("arguments")
                 call = CallRecord(t, ev.seq, item["call_id"],
                                   name if isinstance(name, str) else None,
-                                  args if isinstance(args, str) else None, ev.response_id)
+                                  args if isinstance(args, str) else None,
+                                  ev.response_id or response_id)
                 self._calls[item["call_id"]] = call
                 self.calls.append(call)
+
+    def _backend_event(self, ev: EventRecord, event: Mapping[str, Any], t: float
+                       ) -> str | None:
+        """Follow a wrapped backend event; the backend response it belongs to (named in
+        it, else the delegation's latest one)."""
+        delegation = self.events.delegation_of(event)
+        named = self.events.backend_response(event)
+        known = self._backend.get(delegation)
+        if named is not None and (known is None or known[0] != named):
+            known = self._backend[delegation] = (named, t)
+        response_id = named or (known[0] if known else None)
+        status = self.events.backend_failure(event)
+        if status is not None:
+            created = known[1] if known is not None and known[0] == response_id else t
+            self.failures.append(BackendFailure(t, ev.seq, response_id, status, created))
+        return response_id
 
     def _fragment(self, ev: EventRecord, event: Mapping[str, Any], speaker: str,
                   t: float) -> None:
@@ -281,6 +316,7 @@ class TimelineTurns:
         for user in self.users:
             if user.index not in replied:
                 rows.append(self._user_row(user))
+        rows = self._mark_failures(rows, utts)
         self.an.obs.tools = [ToolCall(c.call_id, c.response_id, c.t_ms, c.output_t_ms)
                              for c in self.calls]
         rows.sort(key=_sort_key)
@@ -327,12 +363,38 @@ class TimelineTurns:
                              self.sent_at(utt.end_ms, end=True), heard_end,
                              heard_end if heard_end is not None else last, seqs)
 
+    def _mark_failures(self, rows: list[Turn], utts: list[Utterance]) -> list[Turn]:
+        """Each failed backend response marks the turn of the user utterance before it
+        (its reply, else the user row; a row of its own when no one spoke before)."""
+        for failure in self.failures:
+            before = [n for n, u in enumerate(utts) if u.speaker == "user"
+                      and u.last_seq is not None and u.last_seq < failure.seq]
+            user_id = utterance_id(before[-1]) if before else None
+            at = next((i for i, r in enumerate(rows) if user_id is not None
+                       and r.user_item_id == user_id), None)
+            if at is None:
+                rows.append(replace(self._user_row(None), status=failure.status,
+                                    response_id=failure.response_id,
+                                    response_created_t_ms=_round(failure.created_t_ms)))
+                continue
+            row = rows[at]
+            rows[at] = replace(
+                row, status=failure.status, response_id=row.response_id or failure.response_id,
+                response_created_t_ms=row.response_created_t_ms if row.item_id is not None
+                else _round(failure.created_t_ms))
+            for reply in self.replies:
+                if reply.turn is row:
+                    reply.turn = rows[at]
+        return rows
+
     @staticmethod
-    def _user_row(user: TimelineUser) -> Turn:
+    def _user_row(user: TimelineUser | None) -> Turn:
         return Turn(
-            turn=0, user_item_id=utterance_id(user.index), response_id=None, item_id=None,
-            trigger=None, status=None, speech_started_t_ms=_round(user.start_t),
-            speech_end_t_ms=_round(user.end_t), speech_stopped_t_ms=None, vad_wait_ms=None,
+            turn=0, user_item_id=utterance_id(user.index) if user else None, response_id=None,
+            item_id=None, trigger=None, status=None,
+            speech_started_t_ms=_round(user.start_t) if user else None,
+            speech_end_t_ms=_round(user.end_t) if user else None, speech_stopped_t_ms=None,
+            vad_wait_ms=None,
             response_created_t_ms=None, first_audio_sent_t_ms=None,
             first_audio_heard_t_ms=None, first_text_t_ms=None, perceived_latency_ms=None,
             first_text_latency_ms=None, audio_sent_ms=None, audio_heard_ms=None,

@@ -1,5 +1,6 @@
 """The mock server: accepts Realtime connections on any path and serves a scripted session
-or a recorded one (playback); GPT-Live paths (``…/v1/live/sessions``) get the Live mock.
+or a recorded one (playback); GPT-Live paths (``…/v1/live/sessions``) get the Live mock,
+``…/live/sessions/{id}/attach`` the sideband of a Live session it is serving.
 
 Authentication is ignored and never logged; the ``realtime`` subprotocol is answered
 when offered; the dialect comes from the handshake (``OpenAI-Beta`` header or the
@@ -22,7 +23,7 @@ from websockets.datastructures import Headers
 from ..protocol import flavour_from_handshake, live, model_from_path
 from ..store.records import EventRecord
 from .connection import MockConnection
-from .live import LiveMockConnection
+from .live import LiveMockConnection, LiveSessions, serve_attach
 from .playback import Close, PlaybackSession, build_cues, client_times
 from .scenario import DEFAULT_SCENARIO, Scenario
 from .webrtc_server import CallOrWebSocket, MockCalls
@@ -91,6 +92,7 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
     t_clients = client_times(playback) if playback is not None else []
     holder: list[MockServer] = []
     connections = itertools.count()  # each connection's number: part of its id seed
+    live_sessions = LiveSessions()  # what Live sideband (attach) paths can reach
 
     async def handler(ws: ServerConnection) -> None:
         request = ws.request
@@ -99,8 +101,12 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
             await PlaybackSession(ws, cues, t_clients, fast=fast, speed=speed,
                                   close=close).run()
             return
+        if live.live_endpoint(request.path) is live.LiveEndpoint.ATTACH:
+            await serve_attach(ws, live_sessions, request.path)
+            return
         if live.is_live_path(request.path):
-            live_conn = LiveMockConnection(ws, scenario=scenario, seed=seed, fast=fast)
+            live_conn = LiveMockConnection(ws, scenario=scenario, seed=seed, fast=fast,
+                                           sessions=live_sessions)
             if holder and holder[0].keep_connections:
                 live_conn.keep_sent = True
                 holder[0].connections.append(live_conn)  # type: ignore[arg-type]

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 # Client events (``openai.types.live.ClientEvent`` and the sideband ``ConnectClientEvent``).
 SESSION_START = "session.start"
@@ -72,10 +72,19 @@ APPENDED_FOR: Mapping[str, str] = {
 }
 """The acknowledgement a context append gets once the timeline reaches it."""
 
+SIDEBAND_CLIENT_EVENTS: frozenset[str] = CLIENT_EVENTS - {SESSION_START, INPUT_APPEND}
+"""What a sideband may send (``ConnectClientEvent``): no ``session.start``, no audio."""
+
 CLOSE_REASONS = ("close_requested", "expired", "content", "remote_hangup", "connection_lost")
 """``session.closed.reason`` values (``SessionClosedEvent``)."""
 
 ERROR_UNKNOWN_PARAMETER = "unknown_parameter"
+ERROR_SESSION_NOT_FOUND = "session_not_found"
+"""Attach to a session id the server does not know (no source names it: a mock choice)."""
+CLOSE_POLICY = 1008
+"""Close code after refusing an attach (WebSocket "policy violation")."""
+SIDEBAND_FORMAT_RATE = 24000
+"""Sideband reflections (both directions) are always PCM16 at this rate."""
 
 _PATH_RE = re.compile(r"/v1/live/sessions(?:/(?P<id>[^/]+)/(?P<kind>attach|fork))?$")
 
@@ -96,6 +105,20 @@ def live_endpoint(path: str) -> LiveEndpoint | None:
         return None
     kind = match.group("kind")
     return LiveEndpoint(kind) if kind else LiveEndpoint.PRIMARY
+
+
+def attach_target(path: str) -> str | None:
+    """The session id an ``…/live/sessions/{id}/attach`` path names, or None."""
+    match = _PATH_RE.search(urlsplit(path).path.rstrip("/"))
+    if match is None or match.group("kind") != LiveEndpoint.ATTACH:
+        return None
+    return match.group("id")
+
+
+def graceful_close(path: str) -> bool:
+    """True when an attach URL opts into the closing handshake (``graceful_close=true``)."""
+    query = dict(parse_qsl(urlsplit(path).query))
+    return query.get("graceful_close", "").lower() in ("true", "1")
 
 
 def is_live_path(path: str) -> bool:

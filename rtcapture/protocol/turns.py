@@ -10,7 +10,7 @@ and never name the dialect's events themselves.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from . import live
@@ -44,6 +44,8 @@ class TimelineTurnEvents:
     """Quiet that ends an utterance (see :func:`rtcapture.protocol.live.group_utterances`)."""
     client_commands: frozenset[str] = frozenset()
     """Client event types whose ``event_id`` an error may name."""
+    backend_failed: Mapping[str, str] = field(default_factory=dict)
+    """Wrapped backend event type that ends a response badly -> the status it means."""
 
     def wrapped(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
         """The backend event inside a :attr:`tool_wrapper` event, or None."""
@@ -60,6 +62,28 @@ class TimelineTurnEvents:
                 and isinstance(item.get("call_id"), str):
             return item
         return None
+
+    def backend_response(self, event: Mapping[str, Any]) -> str | None:
+        """The backend response id a wrapped event names: its own ``response_id``, or the
+        id of the ``response`` object of a lifecycle event (``response.created`` …)."""
+        inner = self.wrapped(event)
+        if inner is None:
+            return None
+        body = inner.get("response")
+        value = body.get("id") if isinstance(body, dict) else inner.get("response_id")
+        return value if isinstance(value, str) and value else None
+
+    def backend_failure(self, event: Mapping[str, Any]) -> str | None:
+        """The status (``failed`` / ``incomplete``) a wrapped event ends its response with,
+        or None."""
+        inner = self.wrapped(event)
+        kind = inner.get("type") if inner is not None else None
+        return self.backend_failed.get(kind) if isinstance(kind, str) else None
+
+    @staticmethod
+    def delegation_of(event: Mapping[str, Any]) -> str | None:
+        """The delegation a server event belongs to."""
+        return live.delegation_id(event)
 
     def tool_output_item(self, event: Mapping[str, Any]) -> dict[str, Any] | None:
         """The function-call output item a client :attr:`tool_output` event carries."""
@@ -107,6 +131,7 @@ LIVE_TURNS = TimelineTurnEvents(
     tool_output=live.RESPONSE_ITEM_CREATE,
     gap_ms=live.UTTERANCE_GAP_MS,
     client_commands=live.CLIENT_EVENTS - {live.INPUT_APPEND},
+    backend_failed={"response.failed": "failed", "response.incomplete": "incomplete"},
 )
 
 TIMELINE_TURNS: dict[str, TimelineTurnEvents] = {str(Flavour.LIVE): LIVE_TURNS}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typing
 from typing import Any
 
-from openai.types.live import ServerEvent
+from openai.types.live import ConnectServerEvent, ServerEvent
 from pydantic import BaseModel
 
 from rtcapture.protocol import PCM16, AudioFormat
@@ -21,9 +21,10 @@ SIDEBAND_ONLY = {"session.input_audio.append", "transport.dtmf.received", "trans
 """Server events the SDK documents as delivered only to sideband observers (SIP calls)."""
 
 
-def server_models() -> dict[str, type[BaseModel]]:
-    """``type`` -> SDK model of every member of ``openai.types.live.ServerEvent``."""
-    union = typing.get_args(ServerEvent)[0]
+def server_models(union_type: Any = ServerEvent) -> dict[str, type[BaseModel]]:
+    """``type`` -> SDK model of every member of a server-event union (by default
+    ``openai.types.live.ServerEvent``, the primary WebSocket's)."""
+    union = typing.get_args(union_type)[0]
     out = {}
     for model in typing.get_args(union):
         literal = model.model_fields["type"].annotation
@@ -32,11 +33,13 @@ def server_models() -> dict[str, type[BaseModel]]:
 
 
 MODELS = server_models()
+SIDEBAND_MODELS = server_models(ConnectServerEvent)
+"""What a sideband (``attach``) connection receives: ``ConnectServerEvent``."""
 
 
-def check_against_sdk(event: Event) -> None:
+def check_against_sdk(event: Event, models: dict[str, type[BaseModel]] = MODELS) -> None:
     """The event validates against its SDK type and carries no field the type lacks."""
-    model = MODELS[event["type"]]
+    model = models[event["type"]]
     model.model_validate(event)
     extra = set(event) - set(model.model_fields)
     assert not extra, (event["type"], extra)
@@ -72,10 +75,19 @@ def stored(db_url: str) -> tuple[Any, list[Any]]:
 class LiveClient(RawClient):
     """RawClient on the Live path; ``answer`` sends events and returns what they caused."""
 
+    models: dict[str, type[BaseModel]] = MODELS
+
     @classmethod
     async def open_live(cls, url: str, path: str = LIVE_PATH) -> LiveClient:
         client = await RawClient.open(url, path=path)
         return cls(client.ws)
+
+    @classmethod
+    async def attach(cls, url: str, session_id: str, query: str = "") -> LiveClient:
+        """A sideband on ``session_id`` (its events checked against the sideband union)."""
+        client = await cls.open_live(url, f"{LIVE_PATH}/{session_id}/attach{query}")
+        client.models = SIDEBAND_MODELS
+        return client
 
     async def answer(self, *events: Event | bytes, timeout: float = 20.0,
                      last: str | None = None) -> list[Event]:
@@ -92,7 +104,7 @@ class LiveClient(RawClient):
         got = await self.until(lambda e: e["type"] == last if last else (
             e["type"] == "error" and e["error"].get("client_event_id") == "sync"), timeout)
         for event in got:
-            check_against_sdk(event)
+            check_against_sdk(event, self.models)
         return got if last else got[:-1]
 
 

@@ -23,7 +23,7 @@ from rtcapture.mock.scenario import parse_scenario
 from rtcapture.mock.synth import silence, synthesize
 from rtcapture.protocol import G711_ULAW, PCM16, AudioFormat, live
 from rtcapture.report.page import render_report
-from rtcapture.store import EventRecord, Store, open_store
+from rtcapture.store import EventRecord, SessionRecord, Store, open_store
 
 CASSETTES = Path(__file__).resolve().parents[2] / "samples" / "cassettes" / "live"
 
@@ -82,17 +82,23 @@ def by_hand(events: list[EventRecord], fmt: AudioFormat) -> list[dict[str, float
     return out
 
 
+def imported(db_url: str, sample: str) -> tuple[Store, SessionRecord]:
+    """A sample cassette imported with the CLI; the open store and its session."""
+    result = CliRunner().invoke(cli, ["--db", db_url, "import",
+                                      str(CASSETTES / f"{sample}.jsonl")])
+    assert result.exit_code == 0, result.output
+    store = open_store(db_url)
+    return store, store.session(store.resolve(f"@sample-{sample}"))
+
+
 # ---------------------------------------------------------------------- a clean session
 
 
-def test_voice_sample_turns_latencies_check_and_report(sqlite_url: str) -> None:
+def test_voice_sample_turns_latencies_check_and_report(sqlite_url: str,
+                                                       tmp_path: Path) -> None:
     runner = CliRunner()
-    result = runner.invoke(cli, ["--db", sqlite_url, "import",
-                                 str(CASSETTES / "live-voice-turn.jsonl")])
-    assert result.exit_code == 0, result.output
-    store = open_store(sqlite_url)
+    store, rec = imported(sqlite_url, "live-voice-turn")
     try:
-        rec = store.session(store.resolve("@sample-live-voice-turn"))
         events = list(store.events(rec.id))
         turns, obs, _ = session_turns(store, rec)
         replies = [t for t in turns if t.item_id is not None]
@@ -121,6 +127,12 @@ def test_voice_sample_turns_latencies_check_and_report(sqlite_url: str) -> None:
         store.close()
     check = runner.invoke(cli, ["--db", sqlite_url, "check", "@sample-live-voice-turn"])
     assert check.exit_code == 0 and "0 violation(s)" in check.output, check.output
+    page = tmp_path / "live.html"
+    made = runner.invoke(cli, ["--db", sqlite_url, "report", "@sample-live-voice-turn",
+                               "--out", str(page)])
+    assert made.exit_code == 0, made.output
+    html = page.read_text(encoding="utf-8")
+    assert "You are welcome." in html and "What time is it?" in html
 
 
 # ---------------------------------------------------------------------- a broken session
@@ -213,5 +225,67 @@ def test_rules_fire_on_a_live_session_built_to_break_them(sqlite_url: str) -> No
         assert rejected.expected == f"{live.COMMENTARY_APPEND} accepted"
         assert "hygiene.audio-format" in rules  # 3 bytes of PCM16
         assert "barge-in.missing-truncate" not in rules  # Live has no truncate
+    finally:
+        store.close()
+
+
+# ---------------------------------------------------------------------- delegated responses
+
+
+def _wrapped(store: Store, sid: str, inner_type: str) -> list[dict[str, Any]]:
+    """The Responses events of ``inner_type`` a session's ``response.event`` frames wrap."""
+    out = []
+    for ev in store.events(sid):
+        if ev.type == live.RESPONSE_EVENT:
+            inner = json.loads(ev.data)["event"]
+            if inner["type"] == inner_type:
+                out.append(inner)
+    return out
+
+
+def test_live_tool_calls_carry_the_delegated_response_id(sqlite_url: str) -> None:
+    store, rec = imported(sqlite_url, "live-delegation")
+    try:
+        # the function call's own event (output_item.done) names no response: the
+        # response.created wrapped before it in the same delegation does
+        calling = _wrapped(store, rec.id, "response.created")[0]["response"]["id"]
+        call_id = _wrapped(store, rec.id, "response.output_item.done")[0]["item"]["call_id"]
+        turns, obs, _ = session_turns(store, rec)
+        assert [(t.call_id, t.response_id) for t in obs.tools] == [(call_id, calling)]
+        reply = next(t for t in turns if t.tool_call_id == call_id)
+        assert reply.response_id == calling
+        model = render_report(store, rec.id, io.StringIO())
+        tools = [e for e in model["conversation"] if e["kind"] == "tool"]
+        assert [e["response_id"] for e in tools] == [calling]
+    finally:
+        store.close()
+
+
+async def _failing_delegation(p: Player) -> None:
+    await p.send({"type": live.SESSION_START, "event_id": "start", "session": {
+        "model": "gpt-live-1", "audio": {"format": {"type": "audio/pcm", "rate": 24000}},
+        "delegation": {"type": "responses", "responses": {"model": "gpt-5.2"}}}})
+    await _stream(p, _pcm("Look it up", tail_ms=1500))
+    await p.send({"type": live.SESSION_CLOSE})
+
+
+def test_delegated_response_failed_breaks_errors_response_failed(sqlite_url: str) -> None:
+    scenario = {"user_audio": [{"transcript": "Look it up."}],
+                "rules": [{"fail": {"type": "server_error", "code": "backend_down",
+                                    "message": "The backend failed."}}]}
+    store = open_store(sqlite_url)
+    try:
+        sid = _store_sample(store, LiveSample("live-failed", "", scenario,
+                                              _failing_delegation))
+        failed = _wrapped(store, sid, "response.failed")
+        assert len(failed) == 1  # the mock sent the failure inside response.event
+        result = check_session(store, store.session(sid))
+        hits = [v for v in result.violations if v.rule == "errors.response-failed"]
+        assert len(hits) == 1, result.violations
+        assert hits[0].response_id == failed[0]["response"]["id"]
+        assert hits[0].observed == "status failed"
+        turns, _obs, _ = session_turns(store, store.session(sid))
+        assert [(t.user_item_id, t.status, t.response_id) for t in turns] == [
+            ("utterance-0", "failed", failed[0]["response"]["id"])]
     finally:
         store.close()

@@ -10,7 +10,16 @@ from rtcapture.mock import serve_mock
 from rtcapture.mock.scenario import parse_scenario
 from rtcapture.protocol import PCM16
 
-from .helpers import MODELS, SIDEBAND_ONLY, LiveClient, quiet, spoken, start
+from .helpers import (
+    MODELS,
+    SIDEBAND_MODELS,
+    SIDEBAND_ONLY,
+    LiveClient,
+    check_against_sdk,
+    quiet,
+    spoken,
+    start,
+)
 
 WEATHER = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
             "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}]
@@ -167,15 +176,23 @@ async def test_scenario_close_reason() -> None:
 
 async def test_every_primary_server_event_is_produced_and_valid() -> None:
     """Conformance: each ``ServerEvent`` type a primary WebSocket can carry appears, and
-    every event the mock sends validates against the SDK type for it (in ``answer``)."""
+    every event the mock sends validates against the SDK type for it (in ``answer``); the
+    same for each ``ConnectServerEvent`` type a sideband attached to them can carry."""
     seen: set[str] = set()
+    sidebands: list[LiveClient] = []
+
+    async def started(client: LiveClient, event: dict) -> list[dict]:
+        got = await client.answer(event)
+        sidebands.append(await LiveClient.attach(mock.url, got[0]["session"]["id"]))
+        return got
+
     weather = parse_scenario({"user_audio": [{"transcript": "Weather in Paris?"}]})
     async with serve_mock(fast=True, scenario=weather) as mock:
         client = await LiveClient.open_live(mock.url)
         fixture = base64.b64encode(bytes(9600)).decode()
+        seen.update(types(await started(client, start({**RESPONSES, "client": {
+            "data_channel": {"allowed_client_events": "all"}}}))))
         for step in (
-            [start({**RESPONSES, "client": {"data_channel": {
-                "allowed_client_events": "all"}}})],
             [{"type": "session.input_audio.mute"}, {"type": "session.input_audio.unmute"}],
             [{"type": "session.instructions.append", "delegation_id": None,
               "content": "Be brief."},
@@ -200,8 +217,9 @@ async def test_every_primary_server_event_is_produced_and_valid() -> None:
         seen.update(types(refused))
         seen.update(types(await client.answer({"type": "session.close"},
                                               last="session.closed")))
+        await sidebands[-1].until("session.closed")
         client = await LiveClient.open_live(mock.url)
-        await client.answer(start({"delegation": {"type": "decisions", "decisions": {
+        await started(client, start({"delegation": {"type": "decisions", "decisions": {
             "model": "gpt-decide", "questions": []}}}))
         item = {"type": "message", "role": "user",
                 "content": [{"type": "input_text", "text": "hi"}]}
@@ -210,14 +228,25 @@ async def test_every_primary_server_event_is_produced_and_valid() -> None:
                                        "item_id": created[0]["item"]["id"]})
         decided = await client.answer({"type": "decision.create", "event_id": "d1"})
         seen.update(types(created + deleted + decided))
+        await sidebands[-1].answer()
     booking = parse_scenario({"rules": [{"tool_call": {"name": "book"}}]})
     async with serve_mock(fast=True, scenario=booking) as mock:
         client = await LiveClient.open_live(mock.url)
-        await client.answer(start({"delegation": {"type": "client"}}))
+        await started(client, start({"delegation": {"type": "client"}}))
         got = await client.answer(spoken("Book it") + quiet(800))
         did = next(e for e in got if e["type"] == "session.delegation.created")
         seen.update(types(got + await client.answer({
             "type": "session.commentary.append", "content": "x",
             "delegation_id": did["delegation"]["id"]})))
+        await sidebands[-1].answer()
     wanted = set(MODELS) - SIDEBAND_ONLY
     assert wanted - seen == set()
+    on_sidebands = {e["type"] for side in sidebands for e in side.events}
+    for side in sidebands:
+        for event in side.events:
+            check_against_sdk(event, SIDEBAND_MODELS)
+    # SIP calls' transport.*, WebRTC's pause/resume, and info (only ever sent in answer
+    # to session.start, before a sideband can attach) are out of a sideband's reach here
+    reachable = {t for t in SIDEBAND_MODELS if not t.startswith("transport.")} - {
+        "session.paused", "session.resumed", "info"}
+    assert reachable - on_sidebands == set()

@@ -9,15 +9,18 @@ speech (with ``session.output_transcript.delta``), a delegation (``client``: spo
 app appends commentary; ``responses``: a function call inside ``response.event``, answered
 after ``response.item.create`` + ``response.create``; ``decisions``: a ``decision.event``),
 an error, or a close. Speech from the user over the assistant cuts the assistant off.
+A started session is listed for sidebands (``sideband.py``): they hear its events, the
+reflected audio of both directions, and may send it commands.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -32,7 +35,15 @@ from ..scenario import Scenario
 from ..synth import synthesize
 from ..vad import EnergyVad, VadSettings
 from .delegation import DelegationMixin
-from .schema import LiveError, check_event, check_session, delegation_target, function_tools
+from .schema import (
+    PRIMARY_EVENTS,
+    LiveError,
+    check_event,
+    check_session,
+    delegation_target,
+    function_tools,
+)
+from .sideband import LiveSessions, Sidebands, reflected_audio
 from .track import OutputTrack, Segment
 
 log = logging.getLogger("rtcapture.mock")
@@ -54,8 +65,16 @@ class LiveMockConnection(DelegationMixin):
     """State and handlers of one Live client connection."""
 
     def __init__(self, ws: ServerConnection | None, *, scenario: Scenario, seed: int,
-                 fast: bool, clock: Callable[[], float] = time.time) -> None:
+                 fast: bool, clock: Callable[[], float] = time.time,
+                 sessions: LiveSessions | None = None) -> None:
         self.ws = ws
+        self.sessions = sessions
+        """Where a started session is listed for ``attach`` (the mock server's registry)."""
+        self.sidebands = Sidebands()
+        self.lock = asyncio.Lock()
+        """Held while one client frame (primary or sideband) is handled."""
+        self.primary_gone = False
+        """The primary connection dropped: only sidebands still hear the session."""
         self.clock = clock
         """Wall clock for ``expires_at`` and ``created_at`` (fixed for sample cassettes)."""
         self.ids = IdFactory(seed)
@@ -87,19 +106,36 @@ class LiveMockConnection(DelegationMixin):
 
     # ------------------------------------------------------------------ sending
 
-    async def send(self, event: dict[str, Any], *, stamp: bool = True) -> None:
-        """Send one event (with a fresh ``event_id`` unless ``stamp`` is False)."""
+    def frame(self, event: dict[str, Any], *, stamp: bool = True) -> bytes:
+        """One event as sent (with a fresh ``event_id`` unless ``stamp`` is False)."""
         framed = {"type": event["type"], **({"event_id": self.ids.new("event")} if stamp
                                             else {})}
         framed.update((k, v) for k, v in event.items() if k != "type")
-        data = _dumps(framed)
-        if self.keep_sent:
-            self.sent.append(data)
-        if self.ws is not None:
-            await self.ws.send(data.decode("utf-8"), text=True)
+        return _dumps(framed)
+
+    async def send(self, event: dict[str, Any], *, stamp: bool = True,
+                   primary: bool = True, observed: bool = True) -> None:
+        """Send one event to the primary connection (``primary``) and to every attached
+        sideband (``observed``)."""
+        data = self.frame(event, stamp=stamp)
+        if primary and not self.primary_gone:
+            if self.keep_sent:
+                self.sent.append(data)
+            if self.ws is not None:
+                try:
+                    await self.ws.send(data.decode("utf-8"), text=True)
+                except ConnectionClosed:  # run() ends the session (connection_lost)
+                    self.primary_gone = True
+        if observed and self.sidebands:
+            await self.sidebands.publish(data)
+
+    async def send_own_error(self, body: dict[str, Any]) -> None:
+        """An ``error`` for a primary command: the primary alone sees it."""
+        await self.send({"type": live.ERROR, "error": body}, observed=False)
 
     async def run(self) -> None:
-        """Serve the connection until the client or a close ends it."""
+        """Serve the connection until the client or a close ends it; a primary that goes
+        away without ``session.close`` ends the session (``connection_lost``)."""
         assert self.ws is not None
         try:
             async for message in self.ws:
@@ -111,9 +147,26 @@ class LiveMockConnection(DelegationMixin):
                     break
         except ConnectionClosed:
             pass
+        finally:
+            self.primary_gone = True
+            if not self.closed and self.session is not None:
+                async with self.lock:
+                    await self.close_session("connection_lost", 1000, "")
+            if self.sessions is not None:
+                self.sessions.drop(self)
 
-    async def on_frame(self, message: str | bytes) -> None:
-        """Handle one client frame; a refused one gets a Live ``error`` event."""
+    async def on_frame(self, message: str | bytes, *,
+                       allowed: tuple[str, ...] = PRIMARY_EVENTS,
+                       reply: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+                       ) -> None:
+        """Handle one client frame (a sideband's: ``allowed`` its event types, ``reply``
+        where its errors go); a refused one gets a Live ``error`` event."""
+        async with self.lock:
+            if not self.closed:
+                await self._handle(message, allowed, reply or self.send_own_error)
+
+    async def _handle(self, message: str | bytes, allowed: tuple[str, ...],
+                      reply: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
         event_id: str | None = None
         try:
             if isinstance(message, bytes):
@@ -126,19 +179,18 @@ class LiveMockConnection(DelegationMixin):
                 raise LiveError("invalid_json", "An event must be a JSON object.")
             if isinstance(event.get("event_id"), str):
                 event_id = event["event_id"]
-            kind = check_event(event)
+            kind = check_event(event, allowed)
             if self.session is None and kind != live.SESSION_START:
                 raise LiveError("session_not_started", "Send session.start first.")
             await self.HANDLERS[kind](self, event)
         except LiveError as exc:
-            await self.send({"type": live.ERROR, "error": exc.body(event_id)})
+            await reply(exc.body(event_id))
         except ConnectionClosed:
             raise
         except Exception:  # noqa: BLE001 - a mock bug must not drop the connection
             log.exception("live mock handler failed")
-            await self.send({"type": live.ERROR, "error": LiveError(
-                "server_error", "The server had an error.", None, "server_error"
-            ).body(event_id)})
+            await reply(LiveError("server_error", "The server had an error.", None,
+                                  "server_error").body(event_id))
 
     def _ack(self, event: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
         if isinstance(event.get("event_id"), str):
@@ -175,6 +227,10 @@ class LiveMockConnection(DelegationMixin):
         self.track = OutputTrack(self.fmt, self.scenario.pacing.audio_chunk_ms)
         self.vad = EnergyVad(LIVE_VAD, self.fmt.rate)
         self.session_id = "live_mock_" + self.ids.new("sess").split("_", 1)[1]
+        while self.sessions is not None and self.session_id in self.sessions:
+            self.session_id = "live_mock_" + self.ids.new("sess").split("_", 1)[1]
+        if self.sessions is not None:
+            self.sessions.add(self)
         self.expires_at = int(self.clock()) + SESSION_LIMIT_S
         await self.send(self._ack(event, {"type": live.SESSION_STARTED,
                                           "session": self.resource()}))
@@ -209,12 +265,16 @@ class LiveMockConnection(DelegationMixin):
 
     async def close_session(self, reason: str, code: int, text: str,
                             event: dict[str, Any] | None = None) -> None:
-        """``session.closed`` with the cumulative usage, then the close frame."""
+        """``session.closed`` with the cumulative usage, then the close frame, on the
+        primary (unless it is gone) and every sideband."""
         body = {"type": live.SESSION_CLOSED, "reason": reason, "session": self.resource(),
                 "usage": {"seconds": round(self.clock_ms / 1000, 3)}}
         await self.send(self._ack(event, body) if event is not None else body)
         self.closed = True
-        if self.ws is not None:
+        if self.sessions is not None:
+            self.sessions.drop(self)
+        await self.sidebands.close_all()
+        if self.ws is not None and not self.primary_gone:
             await self.ws.close(code, text)
 
     # ------------------------------------------------------------------ audio
@@ -223,8 +283,12 @@ class LiveMockConnection(DelegationMixin):
         data = decode_audio_b64(event["audio"])
         if data is None:
             raise LiveError("invalid_value", "'audio' is not valid base64.", "audio")
-        samples = decode_samples(data[: len(data) - len(data) % self.fmt.bytes_per_sample],
-                                 self.fmt)
+        whole = data[: len(data) - len(data) % self.fmt.bytes_per_sample]
+        samples = decode_samples(whole, self.fmt)
+        if self.sidebands:  # the caller's audio as received, before mute
+            await self.send({"type": live.INPUT_APPEND,
+                             "audio": reflected_audio(samples, self.fmt, whole)},
+                            stamp=False, primary=False)
         self.clock_ms += samples.size * 1000 / self.fmt.rate
         if not self.muted:
             for vad_event in self.vad.feed(samples):
@@ -244,7 +308,13 @@ class LiveMockConnection(DelegationMixin):
                                  "start_ms": int(start), "end_ms": int(end)})
             await self.send({"type": live.OUTPUT_AUDIO_DELTA, "delta":
                              base64.b64encode(chunk.audio).decode()},
-                            stamp=False)
+                            stamp=False, observed=False)
+            if self.sidebands:  # reflected: PCM16 24 kHz, placed on the timeline
+                await self.send({"type": live.OUTPUT_AUDIO_DELTA,
+                                 "delta": reflected_audio(chunk.samples, self.fmt,
+                                                          chunk.audio),
+                                 "start_ms": chunk.start_ms, "end_ms": chunk.end_ms},
+                                stamp=False, primary=False)
             for seg in chunk.finished:
                 if seg.on_done is not None:
                     await seg.on_done()
@@ -369,6 +439,10 @@ class LiveMockConnection(DelegationMixin):
             await self.send(self._ack(event, {"type": live.FIXTURE_PLAYED}))
         self.track.schedule(Segment(self.track.busy_until_ms, samples, [], played))
 
+    async def on_dtmf(self, event: dict[str, Any]) -> None:
+        raise LiveError("invalid_request", "transport.dtmf.send is supported only for SIP "
+                        "calls.", None)
+
     HANDLERS: dict[str, Any] = {
         live.SESSION_START: on_start, live.SESSION_UPDATE: on_update,
         live.SESSION_CLOSE: on_close, live.INPUT_APPEND: on_append,
@@ -380,4 +454,5 @@ class LiveMockConnection(DelegationMixin):
         live.DECISION_ITEM_DELETE: DelegationMixin.on_decision_item_delete,
         live.RESPONSE_ITEM_CREATE: DelegationMixin.on_response_item,
         live.RESPONSE_CREATE: DelegationMixin.on_response_create,
+        live.DTMF_SEND: on_dtmf,
     }

@@ -24,8 +24,13 @@ ENVELOPE_KEYS: dict[str, frozenset[str]] = {
     live.RESPONSE_ITEM_CREATE: frozenset({"item"}),
     live.RESPONSE_CREATE: frozenset(),
     live.SESSION_CLOSE: frozenset(),
+    live.DTMF_SEND: frozenset({"event"}),
 }
-"""Fields (besides ``type`` and ``event_id``) each primary-WebSocket client event takes."""
+"""Fields (besides ``type`` and ``event_id``) each client event takes."""
+PRIMARY_EVENTS = tuple(k for k in ENVELOPE_KEYS if k != live.DTMF_SEND)
+"""What a primary WebSocket may send (``ClientEvent``)."""
+SIDEBAND_EVENTS = tuple(k for k in ENVELOPE_KEYS if k in live.SIDEBAND_CLIENT_EVENTS)
+"""What a sideband may send (``ConnectClientEvent``)."""
 
 _REQUIRED: dict[str, tuple[str, ...]] = {
     live.SESSION_START: ("session",), live.SESSION_UPDATE: ("session",),
@@ -35,6 +40,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     live.COMMENTARY_APPEND: ("content", "delegation_id"),
     live.DECISION_CREATE: ("event_id",), live.DECISION_ITEM_CREATE: ("item",),
     live.DECISION_ITEM_DELETE: ("item_id",), live.RESPONSE_ITEM_CREATE: ("item",),
+    live.DTMF_SEND: ("event",),
 }
 _SESSION_KEYS = frozenset({"model", "instructions", "input", "audio", "client", "delegation",
                            "safety_identifier", "store", "triggers"})
@@ -87,12 +93,13 @@ def _object(value: Any, param: str) -> dict[str, Any]:
     return value
 
 
-def check_event(event: dict[str, Any]) -> str:
-    """The event's type once its envelope is valid; LiveError otherwise."""
+def check_event(event: dict[str, Any], allowed: tuple[str, ...] = PRIMARY_EVENTS) -> str:
+    """The event's type once its envelope is valid (its type one of ``allowed``: the
+    primary WebSocket's by default); LiveError otherwise."""
     kind = event.get("type")
-    if not isinstance(kind, str) or kind not in ENVELOPE_KEYS:
+    if not isinstance(kind, str) or kind not in allowed:
         raise _invalid("type", f"Invalid value: {kind!r}. Supported values are: "
-                       + ", ".join(f"'{t}'" for t in ENVELOPE_KEYS) + ".")
+                       + ", ".join(f"'{t}'" for t in allowed) + ".")
     _unknown(event, ENVELOPE_KEYS[kind] | {"type", "event_id"}, "")
     event_id = event.get("event_id")
     if event_id is not None and (not isinstance(event_id, str) or len(event_id) > 512):

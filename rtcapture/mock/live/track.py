@@ -33,6 +33,12 @@ class Chunk:
     audio: bytes
     words: list[tuple[str, float, float]]
     finished: list[Segment]
+    samples: np.ndarray
+    """The chunk's samples (what ``audio`` encodes in the session format)."""
+    start_ms: int
+    """Where the chunk starts on the session timeline (inclusive)."""
+    end_ms: int
+    """Where it ends (exclusive)."""
 
 
 class OutputTrack:
@@ -102,5 +108,6 @@ class OutputTrack:
                     finished.append(seg)
                     self.segments.remove(seg)
             self.emitted = hi
-            out.append(Chunk(encode_samples(buf, self.fmt), words, finished))
+            out.append(Chunk(encode_samples(buf, self.fmt), words, finished, buf,
+                             lo * 1000 // rate, hi * 1000 // rate))
         return out
