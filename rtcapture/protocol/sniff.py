@@ -157,7 +157,7 @@ _VALUE_OPENS = re.compile(rb'\s*:\s*"')
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 
 
-def parse_large_frame(data: bytes | bytearray) -> tuple[ParsedFrame, int | None] | None:
+def parse_large_frame(data: bytes) -> tuple[ParsedFrame, int | None] | None:
     """Parse a large audio frame (an append or an audio delta) without decoding its audio:
     what :func:`parse_frame` would say, except that the event's audio member reads ``""``,
     and the audio's decoded length (None for a base64 text of a malformed length).
@@ -167,7 +167,7 @@ def parse_large_frame(data: bytes | bytearray) -> tuple[ParsedFrame, int | None]
     stands once in the frame and its value is plain base64 (nothing to unescape), and the
     rest decodes to an object holding it at the top level; parse the whole frame then.
     """
-    key = _audio_key(sniff_type(bytes(data[:_TYPE_WINDOW])))
+    key = _audio_key(sniff_type(data))
     if key is None:
         return None
     token = b'"' + key.encode() + b'"'
@@ -179,7 +179,7 @@ def parse_large_frame(data: bytes | bytearray) -> tuple[ParsedFrame, int | None]
     end = data.find(b'"', start)
     if end < 0 or _BASE64_TEXT.fullmatch(data, start, end) is None:
         return None
-    parsed = parse_frame(bytes(data[:start]) + bytes(data[end:]))
+    parsed = parse_frame(data[:start] + data[end:])
     if parsed.event is None or parsed.event.get(key) != "":
         return None
     size = end - start

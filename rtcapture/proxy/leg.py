@@ -272,11 +272,12 @@ class Leg(asyncio.Protocol):
             return self._fragment_binary, data
         binary = frame.opcode is Opcode.BINARY
         if frame.fin:
-            data = frame.data
-            if len(data) < LARGE_FRAME:
-                return binary, bytes(data)
+            payload = frame.data
+            if len(payload) < LARGE_FRAME:
+                return binary, bytes(payload)
             frame.data = b""  # forwarded already
-            return binary, data if isinstance(data, (bytes, bytearray)) else bytes(data)
+            return binary, payload if isinstance(payload, (bytes, bytearray)) \
+                else bytes(payload)
         self._fragments, self._fragment_binary = [bytes(frame.data)], binary
         return None
 

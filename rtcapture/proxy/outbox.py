@@ -15,7 +15,12 @@ import struct
 from collections import deque
 from dataclasses import dataclass
 
-from websockets.frames import Frame, apply_mask
+from websockets.frames import Frame
+
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C extension
+    from websockets.utils import apply_mask
 
 LARGE_FRAME = 1 << 20
 """A data frame at least this long goes through an :class:`Outbox` and is recorded

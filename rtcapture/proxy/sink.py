@@ -98,7 +98,7 @@ class WriterSink:
         self.on_restart: Callable[[], None] | None = None
         """Called once a restarted writer is ready (to tell it about open sessions)."""
         self.restarts = 0
-        self._chunks: list[bytes] = []
+        self._chunks: list[bytes | bytearray] = []
         self._backlog: deque[bytes | memoryview] = deque()
         self._backlog_bytes = 0
         self._feeding = False
