@@ -4,6 +4,7 @@ Real processes and sockets: this test's client and echo upstream, the recorder p
 its writer process. Each process's peak RSS (VmHWM) is read after small frames (its
 baseline, same process) and again after the big frames; the growth must stay within a
 bound derived from the frame size, while every frame arrives and is stored byte-exact.
+On SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import os
-import sqlite3
 from pathlib import Path
 
-from rtcapture.store import open_store
+from rtcapture.store import Store, open_store
 from tests.conftest import deadline
 
 from .peers import RawClient, Upstream, UpstreamConn, raw_connect
@@ -46,15 +46,11 @@ def _writer_pid(recorder_pid: int) -> int:
     return int(children[0])
 
 
-def _stored_count(db_path: str) -> int:
-    with sqlite3.connect(f"file:{db_path}?mode=ro", uri=True) as conn:
-        return int(conn.execute("SELECT count(*) FROM events").fetchone()[0])
-
-
-async def _until_stored(db_path: str, count: int, timeout: float) -> None:
-    """Wait until the writer has committed ``count`` events (another process: polled)."""
+async def _until_stored(store: Store, count: int, timeout: float) -> None:
+    """Wait until the writer has committed ``count`` events of the last session (another
+    process: polled)."""
     async with asyncio.timeout(timeout):
-        while _stored_count(db_path) < count:
+        while not store.sessions() or store.count_events(store.resolve("last")) < count:
             await asyncio.sleep(0.05)
 
 
@@ -78,18 +74,17 @@ def _append(audio: bytes) -> bytes:
     return b'{"type":"input_audio_buffer.append","audio":"' + base64.b64encode(audio) + b'"}'
 
 
-async def test_50mb_frames_both_ways_in_bounded_memory(sqlite_url: str) -> None:
+async def test_50mb_frames_both_ways_in_bounded_memory(db_url: str) -> None:
     """A 50 MB JSON append and a 50 MB binary frame, client -> upstream and upstream ->
     client through the recorder, each followed by a small frame: all arrive byte-exact and
     in order and are stored byte-exact, the append with its parsed fields; the recorder's
     peak RSS grows by at most 2.5x the frame over its own baseline, the writer's 3.5x."""
-    db_path = sqlite_url.removeprefix("sqlite:///")
     text = _append(os.urandom(BIG * 3 // 4))  # 50 MB of base64
     binary = os.urandom(BIG)
     small = [_append(os.urandom(3 * 1024)) for _ in range(20)]
     up = await Upstream().start()
-    rec: RecorderProcess = await start_recorder(sqlite_url, up.url, "--max-frame",
-                                                str(MAX_FRAME))
+    rec: RecorderProcess = await start_recorder(db_url, up.url, "--max-frame", str(MAX_FRAME))
+    store = open_store(db_url, check_orphans=False)
     peaks: list[str] = []
     try:
         writer = _writer_pid(rec.proc.pid)
@@ -100,14 +95,14 @@ async def test_50mb_frames_both_ways_in_bounded_memory(sqlite_url: str) -> None:
                 await _cross(sender, receiver, frame, binary=False)
         await _cross(client, conn, small[0][:1024], binary=True)
         stored = 2 * len(small) + 1
-        await _until_stored(db_path, stored, deadline(30))
+        await _until_stored(store, stored, deadline(30))
         base = {"recorder": _hwm_kb(rec.proc.pid), "writer": _hwm_kb(writer)}
         for data, is_binary in ((text, False), (binary, True)):
             for sender, receiver in ((client, conn), (conn, client)):
                 # one big frame in flight at a time: each is stored before the next is sent
                 await _cross(sender, receiver, data, is_binary, then=small[1])
                 stored += 2
-                await _until_stored(db_path, stored, deadline(60))
+                await _until_stored(store, stored, deadline(60))
                 peaks.append(f"{_hwm_kb(rec.proc.pid) // 1024}/{_hwm_kb(writer) // 1024}")
         peak = {"recorder": _hwm_kb(rec.proc.pid), "writer": _hwm_kb(writer)}
         client.close()
@@ -115,6 +110,7 @@ async def test_50mb_frames_both_ways_in_bounded_memory(sqlite_url: str) -> None:
     finally:
         code = await rec.stop()
         await up.stop()
+        store.close()
     assert code == 0, rec.stderr.decode(errors="replace")
     figures = ", ".join(f"{name} {base[name] / 1024:.0f} -> {peak[name] / 1024:.0f} MB"
                         for name in base)
@@ -124,7 +120,7 @@ async def test_50mb_frames_both_ways_in_bounded_memory(sqlite_url: str) -> None:
         growth = (peak[name] - base[name]) * 1024
         assert growth <= GROWTH_BOUND[name] * BIG, f"{name} grew {growth / MB:.0f} MB " \
                                                     f"({figures})"
-    store = open_store(sqlite_url)
+    store = open_store(db_url)
     try:
         events = list(store.events(store.resolve("last")))
     finally:
