@@ -1,6 +1,6 @@
 """A 50 MB frame through ``rtcapture record --max-frame 64MiB`` both ways, in bounded memory.
 
-Real processes and sockets: this test's client and echo upstream, the recorder process and
+Real processes and sockets: this test's client and upstream, the recorder process and
 its writer process. Each process's peak RSS (VmHWM) is read after small frames (its
 baseline, same process) and again after the big frames; the growth must stay within a
 bound derived from the frame size, while every frame arrives and is stored byte-exact.
