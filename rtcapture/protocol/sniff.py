@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import re
 
+from .audio import _audio_key
 from .events import INPUT_AUDIO_APPEND
+from .frames import ParsedFrame, parse_frame
 
 _QUOTE, _SPACE, _BACKSLASH = 0x22, 0x20, 0x5C
 _BEFORE_KEY = frozenset(b"{, \t\r\n")
@@ -147,3 +149,39 @@ def audio_span(frame: bytes, is_append: bool, audio_bytes: int) -> tuple[int, in
         if start < n and frame[start] == _QUOTE and _closes_string(frame, end):
             return start + 1, end
     return None
+
+
+LARGE_FRAME = 1 << 20
+"""A text frame at least this long is parsed by :func:`parse_large_frame` when it can be."""
+_VALUE_OPENS = re.compile(rb'\s*:\s*"')
+_BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
+
+
+def parse_large_frame(data: bytes) -> tuple[ParsedFrame, int | None] | None:
+    """Parse a large audio frame (an append or an audio delta) without decoding its audio:
+    what :func:`parse_frame` would say, except that the event's audio member reads ``""``,
+    and the audio's decoded length (None for a base64 text of a malformed length).
+
+    Only the frame less its audio value is decoded: decoding 50 MB of JSON holds two more
+    copies of it (the text, then the string value). None unless the audio member's name
+    stands once in the frame and its value is plain base64 (nothing to unescape), and the
+    rest decodes to an object holding it at the top level; parse the whole frame then.
+    """
+    key = _audio_key(sniff_type(data))
+    if key is None:
+        return None
+    token = b'"' + key.encode() + b'"'
+    at = data.find(token)
+    opens = _VALUE_OPENS.match(data, at + len(token)) if at >= 0 else None
+    if opens is None or not _is_key(data, at) or data.find(token, at + 1) >= 0:
+        return None
+    start = opens.end()
+    end = data.find(b'"', start)
+    if end < 0 or _BASE64_TEXT.fullmatch(data, start, end) is None:
+        return None
+    parsed = parse_frame(data[:start] + data[end:])
+    if parsed.event is None or parsed.event.get(key) != "":
+        return None
+    size = end - start
+    padding = data.count(b"=", max(start, end - 2), end)
+    return parsed, None if size % 4 else size // 4 * 3 - padding

@@ -20,6 +20,7 @@ from ..protocol import (
     live,
     parse_frame,
 )
+from ..protocol.sniff import LARGE_FRAME, parse_large_frame
 from ..store.records import EventRecord
 
 
@@ -60,8 +61,11 @@ class SessionTally:
 
     def build(self, session_id: str, seq: int, direction: str, t_ns: int, wall_ns: int,
               opcode: str, data: bytes, delivered: bool = True) -> EventRecord:
-        """Parse one frame into an event record and update the totals."""
-        parsed = parse_frame(data, opcode)
+        """Parse one frame into an event record and update the totals (a large audio frame
+        without decoding its audio)."""
+        large = parse_large_frame(data) if len(data) >= LARGE_FRAME and opcode == "text" \
+            else None
+        parsed = large[0] if large is not None else parse_frame(data, opcode)
         audio_bytes = 0
         event = parsed.event
         if event is not None:
@@ -74,7 +78,7 @@ class SessionTally:
                     self.model = live.session_model(event.get("session")) or self.model
             b64 = audio_payload(event)
             if b64 is not None:
-                audio_bytes = b64_decoded_len(b64) or 0
+                audio_bytes = (large[1] if large is not None else b64_decoded_len(b64)) or 0
                 if etype in _INPUT_TYPES and direction == Direction.CLIENT:
                     self.input_audio_ms += state.input.ms_of(audio_bytes)
                 elif (is_audio_delta(etype) or etype == live.OUTPUT_AUDIO_DELTA) \

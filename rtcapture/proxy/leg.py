@@ -8,11 +8,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from websockets.exceptions import ProtocolError
+from websockets.exceptions import InvalidState, ProtocolError
 from websockets.frames import Frame, Opcode
-from websockets.protocol import OPEN, Protocol
+from websockets.protocol import CLIENT, OPEN, Protocol
 
 from ..protocol import Direction
+from .outbox import LARGE_FRAME, Outbox
 
 if TYPE_CHECKING:
     from .relay import Relay
@@ -48,6 +49,8 @@ class Leg(asyncio.Protocol):
         """Pong bytes queued since this leg's transport stopped accepting writes."""
         self.peer_blocked = False
         """True while the other leg's peer is not reading (its write buffer is full)."""
+        self._outbox: Outbox | None = None
+        """While a large frame is being written: it, and all output after it."""
 
     # asyncio callbacks ---------------------------------------------------------
 
@@ -71,6 +74,7 @@ class Leg(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
+        self._outbox = None
         for timer in self._timers:
             timer.cancel()
         if self.transport is not None and self.relay.on_transport is not None:
@@ -92,6 +96,10 @@ class Leg(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        if self._outbox is not None:
+            self._feed()
+            if self._write_paused:  # the large frame goes on filling the buffer
+                return
         flooded, self._pong_backlog = self._pong_backlog > PONG_BACKLOG, 0
         if flooded:
             self.update_reading()
@@ -123,13 +131,18 @@ class Leg(asyncio.Protocol):
         if transport is None or self.lost:
             self.proto.data_to_send()
             return
-        for chunk in self.proto.data_to_send():
-            if chunk:
-                transport.write(chunk)
-            elif transport.can_write_eof():
-                transport.write_eof()
-            else:
-                transport.close()
+        outbox = self._outbox
+        if outbox is not None:  # behind a large frame being written
+            for chunk in self.proto.data_to_send():
+                outbox.add(chunk)
+        else:
+            for chunk in self.proto.data_to_send():
+                if chunk:
+                    transport.write(chunk)
+                elif transport.can_write_eof():
+                    transport.write_eof()
+                else:
+                    transport.close()
         if not self._close_timer and self.proto.close_expected():
             self._close_timer = True
             self.later(CLOSE_TIMEOUT_S, self.abort)
@@ -160,12 +173,40 @@ class Leg(asyncio.Protocol):
 
     def forward(self, frame: Frame) -> None:
         """Send a data frame received on the other leg, keeping opcode and FIN."""
-        if frame.opcode is Opcode.TEXT:
+        if len(frame.data) >= LARGE_FRAME and not self.proto.extensions:
+            self.forward_large(frame)
+        elif frame.opcode is Opcode.TEXT:
             self.proto.send_text(frame.data, fin=frame.fin)
         elif frame.opcode is Opcode.BINARY:
             self.proto.send_binary(frame.data, fin=frame.fin)
         else:
             self.proto.send_continuation(frame.data, fin=frame.fin)
+
+    def forward_large(self, frame: Frame) -> None:
+        """Send a large data frame through an :class:`Outbox`: the transport takes slices of
+        its payload as its buffer drains, so that no copy of it is made. The same checks and
+        state as websockets' ``send_text``, ``send_binary`` and ``send_continuation``; no
+        extension is negotiated."""
+        proto = self.proto
+        continuation = frame.opcode is Opcode.CONT
+        if continuation is not proto.expect_continuation_frame:
+            raise ProtocolError("unexpected continuation frame" if continuation
+                                else "expected a continuation frame")
+        if proto.state is not OPEN:
+            raise InvalidState(f"connection is {proto.state.name.lower()}")
+        proto.expect_continuation_frame = not frame.fin
+        self.flush()  # what the protocol has queued goes first
+        if self._outbox is None:
+            self._outbox = Outbox()
+        self._outbox.add_frame(frame, masked=proto.side is CLIENT)
+        self._feed()
+
+    def _feed(self) -> None:
+        """Go on writing the outbox; forget it once it is empty."""
+        outbox, transport = self._outbox, self.transport
+        assert outbox is not None
+        if transport is None or self.lost or outbox.feed(transport, self._write_paused):
+            self._outbox = None
 
     def close(self, code: int | None, reason: str = "") -> None:
         """Start the closing handshake (code None: a close frame without status)."""
@@ -213,9 +254,12 @@ class Leg(asyncio.Protocol):
     # message assembly for the record --------------------------------------------------
 
     def assemble(self, frame: Frame, t_ns: int = 0, delivered: bool = True
-                 ) -> tuple[bool, bytes] | None:
+                 ) -> tuple[bool, bytes | bytearray] | None:
         """The whole message once its last fragment arrived: (binary, data). ``t_ns`` and
-        ``delivered`` of the latest fragment are kept for :meth:`take_unfinished`."""
+        ``delivered`` of the latest fragment are kept for :meth:`take_unfinished`.
+
+        A large unfragmented message is its frame's own buffer, not a copy, and the frame
+        gives it up: websockets' parser keeps its last frame until the next one arrives."""
         self._fragment_t_ns, self._fragment_delivered = t_ns, delivered
         if frame.opcode is Opcode.CONT:
             if self._fragments is None:
@@ -228,7 +272,12 @@ class Leg(asyncio.Protocol):
             return self._fragment_binary, data
         binary = frame.opcode is Opcode.BINARY
         if frame.fin:
-            return binary, bytes(frame.data)
+            payload = frame.data
+            if len(payload) < LARGE_FRAME:
+                return binary, bytes(payload)
+            frame.data = b""  # forwarded already
+            return binary, payload if isinstance(payload, (bytes, bytearray)) \
+                else bytes(payload)
         self._fragments, self._fragment_binary = [bytes(frame.data)], binary
         return None
 

@@ -29,6 +29,7 @@ from ..store.records import Status
 from .controls import Begin, End, Opened, SessionFields
 from .leg import Leg
 from .listener import FDS_PER_SESSION, Listener
+from .memory import release_large_buffers
 from .relay import CloseInfo, Relay, RelayConfig
 from .sink import HIGH_WATER, WriterSink
 
@@ -144,7 +145,7 @@ class SessionRecording:
     # Recording protocol -------------------------------------------------------------
 
     def frame(self, direction: Direction, binary: bool, delivered: bool, t_ns: int,
-              data: builtins.bytes, incomplete: bool = False) -> None:
+              data: builtins.bytes | bytearray, incomplete: bool = False) -> None:
         assert self.relay is not None
         self.recorder.sink.frame(self.no, self.seq, direction is Direction.SERVER, binary,
                                  delivered, t_ns, self.relay.t0_wall_ns + t_ns, data, incomplete)
@@ -244,6 +245,7 @@ class Recorder:
     async def start(self) -> None:
         """Start the writer process, then listen. The writer opens (and upgrades) the
         database first: one it cannot use is a ``StoreError`` before anything listens."""
+        release_large_buffers()  # a big frame's buffers are not kept after it
         await self.sink.start()
         if self.gateway is not None:
             self._gateway = self.gateway(self, self.ice_addresses)

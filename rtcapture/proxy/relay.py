@@ -70,7 +70,7 @@ class Recording(TypingProtocol):
     """What the relay tells the recorder. Implementations must return at once."""
 
     def frame(self, direction: Direction, binary: bool, delivered: bool, t_ns: int,
-              data: bytes, incomplete: bool = False) -> None:
+              data: bytes | bytearray, incomplete: bool = False) -> None:
         """One whole message, or (``incomplete``) the fragments of one whose last fragment
         never came, joined."""
 

@@ -45,6 +45,8 @@ HIGH_WATER = 64 << 20
 PIPE_CHUNK = 1 << 20
 """At most about this much is handed to the pipe transport at a time (a quarter of
 ``high_water`` when that is smaller)."""
+LARGE_RECORD = 1 << 20
+"""A payload at least this long is queued as slices of itself, never joined to others."""
 RESTART_DELAY_S = 1.0
 
 
@@ -96,8 +98,8 @@ class WriterSink:
         self.on_restart: Callable[[], None] | None = None
         """Called once a restarted writer is ready (to tell it about open sessions)."""
         self.restarts = 0
-        self._chunks: list[bytes] = []
-        self._backlog: deque[bytes] = deque()
+        self._chunks: list[bytes | bytearray] = []
+        self._backlog: deque[bytes | memoryview] = deque()
         self._backlog_bytes = 0
         self._feeding = False
         self._scheduled = False
@@ -255,7 +257,8 @@ class WriterSink:
     # records --------------------------------------------------------------------------
 
     def frame(self, session_no: int, seq: int, server: bool, binary: bool, delivered: bool,
-              t_ns: int, wall_ns: int, data: bytes, incomplete: bool = False) -> None:
+              t_ns: int, wall_ns: int, data: bytes | bytearray, incomplete: bool = False
+              ) -> None:
         """Queue one frame record (returns at once)."""
         if not self._alive:
             self.lost += 1
@@ -266,6 +269,9 @@ class WriterSink:
             return
         self._chunks.append(pack_frame(session_no, seq, server, binary, delivered, t_ns,
                                        wall_ns, data, incomplete))
+        if len(data) >= LARGE_RECORD:
+            self._queue_large(data)
+            return
         self._chunks.append(data)
         if not self._scheduled:
             self._scheduled = True
@@ -311,6 +317,24 @@ class WriterSink:
                 transport.write(data)
             except (ConnectionError, RuntimeError):
                 return
+        self._queued(proc)
+
+    def _queue_large(self, data: bytes | bytearray) -> None:
+        """Queue a large payload (its header is the last of ``_chunks``) as ``chunk``-long
+        slices of itself behind everything queued before: no copy of it is made here, and
+        the pipe transport never holds more than about ``chunk`` of it."""
+        self._flush()
+        proc = self.proc
+        if proc is None or proc.stdin is None or not self._alive:
+            return
+        view = memoryview(data)
+        for at in range(0, len(view), self.chunk):
+            self._backlog.append(view[at:at + self.chunk])
+        self._backlog_bytes += len(view)
+        self._queued(proc)
+
+    def _queued(self, proc: asyncio.subprocess.Process) -> None:
+        """Apply backpressure past ``high_water``; start feeding the backlog to the pipe."""
         if not self.paused and self.store_ok and self.pending_bytes() > self.high_water:
             self.paused = True
             self.pauses += 1

@@ -21,6 +21,8 @@ CONTROL = b"C"
 FRAME_HEADER = struct.Struct("<cBIIqqI")
 """kind, flags, session number, seq, t_ns, wall_ns, payload length."""
 CONTROL_HEADER = struct.Struct("<cI")
+LARGE_PAYLOAD = 1 << 20
+"""The decoder frees the buffer of a frame this long before the frame is handled."""
 
 FLAG_SERVER = 1
 FLAG_BINARY = 2
@@ -31,7 +33,8 @@ INCOMPLETE_MESSAGE = "incomplete message: the connection ended before its last f
 
 
 def pack_frame(session_no: int, seq: int, server: bool, binary: bool, delivered: bool,
-               t_ns: int, wall_ns: int, data: bytes, incomplete: bool = False) -> bytes:
+               t_ns: int, wall_ns: int, data: bytes | bytearray, incomplete: bool = False
+               ) -> bytes:
     """The header of one frame record (the payload follows it unchanged)."""
     flags = (FLAG_SERVER if server else 0) | (FLAG_BINARY if binary else 0) | (
         0 if delivered else FLAG_UNDELIVERED) | (FLAG_INCOMPLETE if incomplete else 0)
@@ -85,15 +88,20 @@ class StreamDecoder:
                 if end - start < length:
                     break
                 with memoryview(buf) as view:  # one copy, not a slice and then a copy
-                    payload = bytes(view[start:start + length])
+                    frame = FrameMsg(sno, seq, bool(flags & FLAG_SERVER),
+                                     bool(flags & FLAG_BINARY), not flags & FLAG_UNDELIVERED,
+                                     t_ns, wall_ns, bytes(view[start:start + length]),
+                                     bool(flags & FLAG_INCOMPLETE))
                 pos = start + length
                 if pos == end:  # the last record held: free its bytes before it is handled
                     buf.clear()
                     pos = end = 0
+                elif length >= LARGE_PAYLOAD:  # and a large one's while the rest waits
+                    del buf[:pos]
+                    pos, end = 0, len(buf)
                 self._pos = pos
-                yield FrameMsg(sno, seq, bool(flags & FLAG_SERVER), bool(flags & FLAG_BINARY),
-                               not flags & FLAG_UNDELIVERED, t_ns, wall_ns, payload,
-                               bool(flags & FLAG_INCOMPLETE))
+                yield frame
+                del frame  # a large payload is not held while the next record is decoded
             elif kind == CONTROL:
                 if end - pos < CONTROL_HEADER.size:
                     break

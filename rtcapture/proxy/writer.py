@@ -25,10 +25,12 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import RtcaptureError, first_line
 from ..protocol import Flavour, Opcode, flavour_from_path
+from ..protocol.sniff import LARGE_FRAME
 from ..store.records import EventRecord, SessionRecord, Status
 from ..store.store import HEARTBEAT_S, Store, StoreUnavailable, open_store
 from .controls import Begin, Config, Control, End, Media, Opened, Shutdown
 from .ingest import SessionTally
+from .memory import release_large_buffers
 from .stream import INCOMPLETE_MESSAGE, FrameMsg, StreamDecoder
 from .writing import FLUSH_INTERVAL_S, Batch, Heartbeat, session_end
 
@@ -164,6 +166,8 @@ class Writer:
             ev.parse_error = INCOMPLETE_MESSAGE
         live.dirty = True
         self.pending.add(ev, time.monotonic())
+        if len(msg.data) >= LARGE_FRAME:
+            self.flush()  # stored before the next record is decoded: one payload held
 
     def _media(self, msg: Media) -> None:
         """A WebRTC track's audio as its equivalent JSON event (opcode ``media``)."""
@@ -375,6 +379,7 @@ def _open(config: Config) -> Writer | None:
 
 def run(stdin_fd: int = 0) -> int:
     """Main loop of the writer process."""
+    release_large_buffers()  # a big frame's buffers are not kept after it
     for name in IMMUNE_SIGNALS:
         with contextlib.suppress(AttributeError, OSError, ValueError):
             signal.signal(getattr(signal, name), signal.SIG_IGN)
@@ -414,6 +419,7 @@ def run(stdin_fd: int = 0) -> int:
                 continue
             assert writer is not None, "config must come first"
             writer.handle(msg)
+            del msg  # a large payload is not held while the next record is decoded
         if writer is None:
             continue
         now = time.monotonic()
