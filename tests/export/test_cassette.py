@@ -175,3 +175,20 @@ def test_single_file_needs_one_session_and_refuses_overwrite(sqlite_url, tmp_pat
                 "--force").exit_code == 0
     assert json.loads(path.read_text().splitlines()[0])["session"]["id"] == ids[1]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cassette_bytes_match_the_golden_file(db_url, tmp_path):
+    """The writer gives, byte for byte, the file the pre-``Store`` writer gave for the same
+    session; importing that file and writing it again gives it once more."""
+    from rtcapture.export.cassette import import_cassette, write_cassette
+    from tests.export.golden import GOLDEN, build
+
+    with open_store(db_url) as store:
+        sid = build(store)
+        assert write_cassette(store, store.session(sid), tmp_path / "a.jsonl") == 8
+    assert (tmp_path / "a.jsonl").read_bytes() == GOLDEN.read_bytes()
+    with open_store(f"sqlite:///{tmp_path / 'empty.db'}") as store:
+        assert import_cassette(store, GOLDEN).imported
+        assert not import_cassette(store, GOLDEN).imported
+        write_cassette(store, store.session(sid), tmp_path / "b.jsonl")
+    assert (tmp_path / "b.jsonl").read_bytes() == GOLDEN.read_bytes()
