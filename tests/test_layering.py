@@ -1,4 +1,4 @@
-"""Who may import what: storage only through ``rtcapture.store``.
+"""Who may import what: storage only through ``rtcapture.store``, click only in the CLI.
 
 Storage: outside ``rtcapture/store`` no module imports ``sqlalchemy`` or ``alembic``, reads
 a store's ``engine``, or imports a private module of the store. The store's public surface
@@ -15,6 +15,10 @@ is
 
 ``models``, ``db``, ``store``, ``columnar`` and ``readonly`` are private to the package.
 
+CLI: only ``rtcapture/cli.py`` and ``rtcapture/commands/`` import click; library code
+raises the errors of ``rtcapture.errors`` (the CLI maps them to exit codes) and styles
+text with ``rtcapture.style``.
+
 Every import counts, at any depth, ``if TYPE_CHECKING:`` blocks included.
 """
 
@@ -23,6 +27,8 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 import rtcapture
 
@@ -88,12 +94,21 @@ def storage_violations() -> list[str]:
     return found
 
 
+def click_violations() -> list[str]:
+    """Each import of click by library code."""
+    return [f"{rel}:{line} imports {module}"
+            for rel, path in _sources(("rtcapture/cli.py", "rtcapture/commands/"))
+            for line, module in imports(path) if module.split(".")[0] == "click"]
+
+
 def test_the_checks_see_imports() -> None:
     """The walker finds absolute, relative and nested imports (so empty lists mean something)."""
     mod = ROOT / "export" / "cassette.py"
     found = {m for _, m in imports(mod)}
     assert "rtcapture.store" in found and "rtcapture.store.Store" in found
     assert "rtcapture.proxy.ingest" in found
+    commands = {m for _, m in imports(ROOT / "commands" / "db.py")}
+    assert "click" in commands
     store = {m for _, m in imports(ROOT / "store" / "store.py")}
     assert "sqlalchemy" in store and "rtcapture.store.models" in store
     assert list(engine_reads(ROOT / "store" / "store.py"))
@@ -102,3 +117,19 @@ def test_the_checks_see_imports() -> None:
 def test_storage_only_through_the_store() -> None:
     assert not storage_violations(), "\n".join(storage_violations())
 
+
+def test_library_code_does_not_import_click() -> None:
+    assert not click_violations(), "\n".join(click_violations())
+
+
+@pytest.mark.parametrize(("fg", "bold"), [(None, True), ("red", False), ("green", None),
+                                          ("yellow", True), ("red", None)])
+def test_styles_are_clicks(fg: str | None, bold: bool | None) -> None:
+    """The library's styles are byte for byte click's, and unstyle as click does."""
+    import click
+
+    from rtcapture.style import style, unstyle
+
+    assert style("a b", fg=fg, bold=bold) == click.style("a b", fg=fg, bold=bold)
+    assert unstyle(style("a b", fg=fg, bold=bold)) == click.unstyle(
+        click.style("a b", fg=fg, bold=bold)) == "a b"
