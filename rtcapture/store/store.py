@@ -33,22 +33,14 @@ from .db import (
     upgrade,
 )
 from .models import Event, Recorder, Session
-from .records import (
-    HEARTBEAT_S,
-    SORT_COLUMNS,
-    EventRecord,
-    SessionQuery,
-    SessionRecord,
-    Status,
-    utcnow,
-)
+from .records import SORT_COLUMNS, EventRecord, SessionQuery, SessionRecord, Status, utcnow
 
 if TYPE_CHECKING:
     from .chunks import AudioCut, RawChunk
     from .columnar import ChunkReader
 
-__all__ = ["HEARTBEAT_S", "DatabaseError", "DriverError", "FieldRule", "Store",
-           "StoreUnavailable", "open_store", "session_field_rules"]
+__all__ = ["DatabaseError", "DriverError", "FieldRule", "Store", "StoreUnavailable",
+           "open_store", "session_field_rules"]
 
 DatabaseError = SQLAlchemyError
 """Any failure of the database or of a statement (callers catch this, never SQLAlchemy's)."""
