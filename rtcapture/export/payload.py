@@ -146,7 +146,8 @@ def has_parse_error(chunk: RawChunk) -> np.ndarray:
     return chunk.parse_error.is_valid().to_numpy(zero_copy_only=False)
 
 
-def _utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
+    """True if ``data`` is valid UTF-8."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
@@ -182,7 +183,7 @@ def build_payloads(chunk: RawChunk, *, keep_audio: bool = False, redact: bool = 
     valid = np.ones(n, dtype=bool)
     replace: dict[int, bytes] = {}
     for row, is_binary in chunk.opcode_binary.items():
-        if is_binary or not _utf8(chunk.data[offsets[row]:offsets[row + 1]]):
+        if is_binary or not is_utf8(chunk.data[offsets[row]:offsets[row + 1]]):
             valid[row] = False
             replace[row] = b""
     if not keep_audio:
