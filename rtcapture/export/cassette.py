@@ -191,14 +191,19 @@ def _checked(parse: Any, value: Any, name: str) -> Any:
         raise ValueError(f"session {name} is not an ISO 8601 time") from exc
 
 
+def _count(obj: dict[str, Any], name: str) -> int:
+    """A frame's non-negative integer field (ValueError when it is not one)."""
+    value = obj.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"'{name}' must be a non-negative integer")
+    return value
+
+
 def _frame(obj: Any, session_id: str) -> EventRecord:
     """A frame record's stored values, not yet parsed (ValueError when malformed)."""
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
-    seq, t_ns = obj.get("seq"), obj.get("t_ns")
-    for name, value in (("seq", seq), ("t_ns", t_ns)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"'{name}' must be a non-negative integer")
+    seq, t_ns = _count(obj, "seq"), _count(obj, "t_ns")
     direction, opcode = obj.get("direction"), obj.get("opcode")
     if direction not in (Direction.CLIENT.value, Direction.SERVER.value):
         raise ValueError("'direction' must be 'client' or 'server'")
