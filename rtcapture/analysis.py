@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .config import DEFAULT_DB_URL as DEFAULT_URL
-from .export.source import read_chunks
+from .export.payload import audio_cut
 from .export.tables import (
     EVENTS_SCHEMA,
     RESPONSES_SCHEMA,
@@ -87,10 +87,8 @@ class Recordings:
         """One pass over a session's events: its ``events`` batches (if ``keep``) and scan
         (with its turns, if ``turns``)."""
         scan = SessionScan.with_turns() if turns else SessionScan()
-        frames = rec.client_events + rec.server_events
-        chunks = read_chunks(self.store.engine, rec.id, strip_audio=not self.keep_audio,
-                             avg_frame_bytes=(rec.client_bytes + rec.server_bytes) / frames
-                             if frames else None)
+        chunks = self.store.read_chunks(rec.id, cut=None if self.keep_audio else audio_cut(),
+                                        avg_frame_bytes=rec.avg_frame_bytes)
         batches = []
         for batch in scan_session(chunks, rec.id, keep_audio=self.keep_audio,
                                   redact=self.redact, scan=scan):

@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from rtcapture.export.payload import is_utf8
 from rtcapture.ids import new_id
 from rtcapture.protocol import Flavour
 from rtcapture.proxy.ingest import SessionTally
@@ -40,7 +41,7 @@ def make_session(store: Store, frames: Iterable[Frame], *, label: str | None = N
     for seq, (direction, event, t_ms) in enumerate(frames):
         t_ns = int(t_ms * 1e6)
         events.append(tally.build(sid, seq, direction, t_ns, base_ns + t_ns, "text"
-                                  if not isinstance(event, bytes) or _is_utf8(event) else "binary",
+                                  if not isinstance(event, bytes) or is_utf8(event) else "binary",
                                   frame_bytes(event)))
     rec = SessionRecord(id=sid, started=started, status=status, model=model, label=label,
                         path=f"/v1/realtime?model={model}", upstream_url="ws://127.0.0.1:1")
@@ -52,11 +53,3 @@ def make_session(store: Store, frames: Iterable[Frame], *, label: str | None = N
         rec.ended = started + timedelta(microseconds=events[-1].t_ns / 1000)
     store.save_session(rec, events)
     return sid
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        return False
-    return True

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from ..cli import AppContext, pass_app
-from ..store.db import current_revision, head_revision
 
 
 @click.group(name="db")
@@ -23,8 +22,7 @@ def upgrade_cmd(app: AppContext) -> None:
       rtcapture --db postgresql+psycopg://postgres@127.0.0.1/rtc db upgrade
     """
     store = app.store()
-    with store.engine.connect() as conn:
-        click.echo(f"{store.url}: at revision {current_revision(conn)} (head)")
+    click.echo(f"{store.url}: at revision {store.schema_revision()} (head)")
 
 
 @db_group.command(name="current")
@@ -37,9 +35,7 @@ def current_cmd(app: AppContext) -> None:
       rtcapture db current
     """
     store = app.store(create=False)
-    with store.engine.connect() as conn:
-        rev = current_revision(conn)
-    click.echo(f"current: {rev}  head: {head_revision()}")
+    click.echo(f"current: {store.schema_revision()}  head: {store.head_revision()}")
 
 
 COMMANDS = [db_group]

@@ -167,9 +167,8 @@ def import_cmd(app: AppContext, files: tuple[Path, ...]) -> None:
       rtcapture import bug-1234.jsonl
       rtcapture --db postgresql://localhost/rtc import cassettes/*.jsonl
     """
-    from sqlalchemy.exc import SQLAlchemyError
-
     from ..export.cassette import CassetteError, import_cassette
+    from ..store import DatabaseError
 
     store = app.store()
     paths = list(dict.fromkeys(files))
@@ -177,7 +176,7 @@ def import_cmd(app: AppContext, files: tuple[Path, ...]) -> None:
     for path in paths:
         try:
             result = import_cassette(store, path)
-        except (CassetteError, SQLAlchemyError) as exc:
+        except (CassetteError, DatabaseError) as exc:
             message = str(exc) if isinstance(exc, CassetteError) \
                 else f"{path}: cannot import: {first_line(exc)}"
             errors.append(redact_text(message))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -18,7 +18,7 @@ from ..protocol import redact_url
 from ..replay.diff import DiffOptions, DiffResult
 from ..replay.digest import SessionDigest
 from ..replay.paths import parse_ignores
-from ..replay.report import ReplayInfo, replay_lines, report_json, summary_lines, write_lines
+from ..replay.report import ReplayInfo, replay_lines, report_json, summary_lines
 from ..replay.run import MOCK, PLAYBACK, ReplayRequest, diff_sessions, replay_session
 from ..replay.target import join_url
 from ..store import Store
@@ -26,6 +26,12 @@ from .options import HEADER
 
 F = TypeVar("F", bound=Callable[..., Any])
 _DIFF_DEFAULTS = DiffOptions()
+
+
+def write_lines(lines: Sequence[str], err: bool = False) -> None:
+    """Echo report lines (colours dropped when the output is not a terminal)."""
+    for line in lines:
+        click.echo(line, err=err)
 
 
 def diff_options(func: F) -> F:

@@ -17,8 +17,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import click
-
 from ..mock import Scenario, parse_scenario, serve_mock
 from ..protocol import (
     INPUT_AUDIO_COMMITTED,
@@ -28,6 +26,7 @@ from ..protocol import (
     Flavour,
     decode_event,
 )
+from ..style import unstyle
 from .client import FlowError, open_client
 from .files import (
     CASSETTE_FILE,
@@ -234,7 +233,7 @@ def replay_and_diff(store: Any, sid: str, out: Path) -> tuple[str, Any]:
     doc = report_json(a, b, diff, options, info, 0 if diff.equal else 1)
     (out / REPORT_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n",
                                    encoding="utf-8")
-    (out / DIFF_FILE).write_text("\n".join(click.unstyle(line) for line in
+    (out / DIFF_FILE).write_text("\n".join(unstyle(line) for line in
                                            summary_lines(a, b, diff, info)) + "\n",
                                  encoding="utf-8")
     return info.session_id, diff

@@ -12,12 +12,12 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-import click
 import pyarrow.parquet as pq
 
 from ..audio import CONVERSATION_WAV, INPUT_WAV, OUTPUT_WAV
 from ..protocol import redact_url
 from ..store import SessionRecord
+from ..style import style
 from .files import CASSETTE_FILE, DATASET_DIR, DB_FILE, DIFF_FILE, REPORT_FILE, TURNS_DIR
 from .run import DEMO_LABEL, DemoResult
 
@@ -25,7 +25,7 @@ _TEXT_CHARS = 48
 
 
 def _heading(text: str) -> str:
-    return click.style(text, bold=True)
+    return style(text, bold=True)
 
 
 def _quote(text: str | None) -> str:
@@ -81,7 +81,7 @@ def _recorded(result: DemoResult, rec: SessionRecord) -> list[str]:
     lines.append("  (latency: first text or audio after the trigger, from the Parquet "
                  "responses table)")
     verdict = "no differences" if result.diff_equal else \
-        click.style(f"{result.differences} differences", fg="red")
+        style(f"{result.differences} differences", fg="red")
     lines += ["", f"  replay against playback: every client frame re-sent, {verdict}", ""]
     return lines
 
@@ -169,7 +169,7 @@ def _next(result: DemoResult) -> list[str]:
 
 
 def tour_lines(result: DemoResult) -> list[str]:
-    """The whole tour, line by line (click styles; plain when not on a terminal)."""
+    """The whole tour, line by line (terminal styles; the CLI prints them plain when not on a terminal)."""
     pace = "fast" if result.options.fast else "real time"
     head = (f"rtcapture demo: a scripted voice-agent session through the recorder, offline "
             f"(mock server, {result.client_name}, {pace}), done in {result.elapsed_s:.0f} s.")

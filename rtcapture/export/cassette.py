@@ -25,17 +25,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-
 from ..ids import is_id
 from ..protocol import Direction, Opcode, redact_text
 from ..proxy.ingest import SessionTally
 from ..render import frame_json, iso
-from ..store import EventRecord, SessionRecord, Store
-from ..store.models import Event
-from ..store.models import Session as SessionRow
-from .source import seq_bounds
+from ..store import EventRecord, SessionRecord, Store, session_field_rules
 from .tables import redacted_session
 
 CASSETTE_VERSION = 1
@@ -94,18 +88,14 @@ def _dumps(obj: Any) -> str:
 
 def write_cassette(store: Store, rec: SessionRecord, path: Path, *, redact: bool = True) -> int:
     """Write one session as a cassette (atomically: a temporary file renamed); frame count."""
-    _, last = seq_bounds(store.engine, rec.id)
-    with store.engine.connect() as conn:
-        frames = int(conn.execute(select(func.count()).select_from(Event).where(
-            Event.session_id == rec.id, Event.seq <= last)).scalar_one())
+    _, last = store.seq_bounds(rec.id)
+    frames = store.count_events(rec.id, last_seq=last)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     written = 0
     try:
         with tmp.open("w", encoding="utf-8", newline="\n") as out:
             out.write(_dumps(session_header(rec, frames)) + "\n")
-            for ev in store.events(rec.id):
-                if ev.seq > last:
-                    break
+            for ev in store.events(rec.id, last_seq=last):
                 out.write(_dumps(frame_json(ev, redact=redact)) + "\n")
                 written += 1
         if written != frames:  # rows deleted while we read: keep the file self-consistent
@@ -146,14 +136,14 @@ def _session(obj: Any) -> SessionRecord:
                         status=obj["status"])
     if obj.get("ended") is not None:
         rec.ended = _checked(_time, obj["ended"], "ended")
+    rules = session_field_rules()
     for name in _STR_FIELDS:
         value = obj.get(name, getattr(rec, name))
-        column = SessionRow.__table__.c[name]
-        if value is None and not column.nullable:
+        if value is None and not rules[name].nullable:
             raise ValueError(f"session {name} must be a string")
         if value is not None and not isinstance(value, str):
             raise ValueError(f"session {name} must be a string or null")
-        limit = getattr(column.type, "length", None)
+        limit = rules[name].max_length
         if isinstance(value, str) and limit is not None and len(value) > limit:
             raise ValueError(f"session {name} is longer than {limit} characters")
         setattr(rec, name, value)
@@ -162,8 +152,7 @@ def _session(obj: Any) -> SessionRecord:
                          f"({ID_RULE})")
     for name in _INT_FIELDS:
         value = obj.get(name, getattr(rec, name))
-        nullable = SessionRow.__table__.c[name].nullable
-        if value is None and nullable:
+        if value is None and rules[name].nullable:
             setattr(rec, name, value)
             continue
         if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**62:
@@ -202,26 +191,19 @@ def _checked(parse: Any, value: Any, name: str) -> Any:
         raise ValueError(f"session {name} is not an ISO 8601 time") from exc
 
 
-@dataclass
-class _Frame:
-    seq: int
-    direction: str
-    t_ns: int
-    wall_ns: int
-    opcode: str
-    data: bytes
-    parse_error: str | None
-    delivered: bool
+def _count(obj: dict[str, Any], name: str) -> int:
+    """A frame's non-negative integer field (ValueError when it is not one)."""
+    value = obj.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"'{name}' must be a non-negative integer")
+    return value
 
 
-def _frame(obj: Any) -> _Frame:
-    """A frame record's values (ValueError when malformed)."""
+def _frame(obj: Any, session_id: str) -> EventRecord:
+    """A frame record's stored values, not yet parsed (ValueError when malformed)."""
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
-    seq, t_ns = obj.get("seq"), obj.get("t_ns")
-    for name, value in (("seq", seq), ("t_ns", t_ns)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"'{name}' must be a non-negative integer")
+    seq, t_ns = _count(obj, "seq"), _count(obj, "t_ns")
     direction, opcode = obj.get("direction"), obj.get("opcode")
     if direction not in (Direction.CLIENT.value, Direction.SERVER.value):
         raise ValueError("'direction' must be 'client' or 'server'")
@@ -253,7 +235,8 @@ def _frame(obj: Any) -> _Frame:
             data = base64.b64decode(obj["data_b64"], validate=True)
         except (binascii.Error, ValueError, TypeError) as exc:
             raise ValueError("'data_b64' is not valid base64") from exc
-    return _Frame(seq, direction, t_ns, wall_ns, opcode, data, parse_error, delivered)
+    return EventRecord(session_id, seq, direction, t_ns, wall_ns, opcode, data,
+                       parse_error=parse_error, delivered=delivered)
 
 
 def _lines(stream: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:
@@ -281,7 +264,7 @@ def _open(path: Path) -> IO[bytes]:
         raise CassetteError(path, 0, f"cannot read: {exc.strerror or exc}") from None
 
 
-def _read(path: Path) -> tuple[SessionRecord, int | None, Iterator[tuple[int, _Frame]]]:
+def _read(path: Path) -> tuple[SessionRecord, int | None, Iterator[tuple[int, EventRecord]]]:
     """The header, then (lazily) every frame; the file must be read to the end."""
     stream = _open(path)
     lines = _lines(stream, path)
@@ -310,11 +293,11 @@ def _read(path: Path) -> tuple[SessionRecord, int | None, Iterator[tuple[int, _F
         stream.close()
         raise CassetteError(path, number, str(exc)) from None
 
-    def body() -> Iterator[tuple[int, _Frame]]:
+    def body() -> Iterator[tuple[int, EventRecord]]:
         with stream:
             for line, obj in lines:
                 try:
-                    yield line, _frame(obj)
+                    yield line, _frame(obj, rec.id)
                 except ValueError as exc:
                     raise CassetteError(path, line, str(exc)) from None
 
@@ -338,11 +321,13 @@ def validate(path: Path) -> tuple[SessionRecord, int]:
     return rec, count
 
 
-def _records(path: Path, session_id: str) -> Iterator[EventRecord]:
+def _records(path: Path) -> Iterator[EventRecord]:
+    """The frames with what the parser finds in them (the cassette's own ``parse_error``
+    kept)."""
     _, _, frames = _read(path)
     tally = SessionTally()
     for _, f in frames:
-        ev = tally.build(session_id, f.seq, f.direction, f.t_ns, f.wall_ns, f.opcode, f.data,
+        ev = tally.build(f.session_id, f.seq, f.direction, f.t_ns, f.wall_ns, f.opcode, f.data,
                          delivered=f.delivered)
         ev.parse_error = f.parse_error
         yield ev
@@ -351,7 +336,7 @@ def _records(path: Path, session_id: str) -> Iterator[EventRecord]:
 def load_cassette(path: Path) -> tuple[SessionRecord, list[EventRecord]]:
     """A whole cassette in memory, validated first; CassetteError when malformed."""
     rec, _ = validate(path)
-    return rec, list(_records(path, rec.id))
+    return rec, list(_records(path))
 
 
 def import_cassette(store: Store, path: Path) -> ImportResult:
@@ -359,8 +344,5 @@ def import_cassette(store: Store, path: Path) -> ImportResult:
     rec, count = validate(path)
     if store.has_session(rec.id):
         return ImportResult(path, rec.id, count, imported=False)
-    try:
-        store.save_session(rec, _records(path, rec.id))
-    except IntegrityError:  # imported concurrently by someone else
-        return ImportResult(path, rec.id, count, imported=False)
-    return ImportResult(path, rec.id, count, imported=True)
+    imported = store.import_session(rec, _records(path))  # False: imported concurrently
+    return ImportResult(path, rec.id, count, imported=imported)

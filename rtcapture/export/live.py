@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..protocol import live
-from .source import RawChunk
+from ..store.chunks import RawChunk
 
 UTTERANCES_SCHEMA = pa.schema([
     ("session_id", pa.string()), ("utterance", pa.int64()), ("speaker", pa.string()),

@@ -28,10 +28,9 @@ import pyarrow.parquet as pq
 
 from ..paths import child
 from ..protocol import Flavour
-from ..store import SessionRecord, Store
+from ..store import RawChunk, SessionRecord, Store
 from .live import DELEGATIONS_SCHEMA, UTTERANCES_SCHEMA, delegation_rows, utterance_rows
-from .payload import build_payloads
-from .source import ChunkReader, RawChunk, chunk_ranges
+from .payload import audio_cut, build_payloads
 from .tables import (
     DICTIONARY_COLUMNS,
     EVENTS_SCHEMA,
@@ -154,17 +153,12 @@ def partition_of(rec: SessionRecord, partition_by: str | None) -> str | None:
     return None
 
 
-def _avg_frame(rec: SessionRecord) -> float | None:
-    frames = rec.client_events + rec.server_events
-    return (rec.client_bytes + rec.server_bytes) / frames if frames else None
-
-
 def _tasks(store: Store, sessions: list[SessionRecord]
            ) -> Iterator[tuple[tuple[SessionRecord, bool], str, int, int]]:
     """Every session's chunk ranges in turn; the key says which session and whether the
     range is its last (a session without events gets one empty range)."""
     for rec in sessions:
-        ranges = chunk_ranges(store.engine, rec.id, avg_frame_bytes=_avg_frame(rec)) or [(0, 0)]
+        ranges = store.chunk_ranges(rec.id, avg_frame_bytes=rec.avg_frame_bytes) or [(0, 0)]
         for i, (lo, hi) in enumerate(ranges):
             yield (rec, i == len(ranges) - 1), rec.id, lo, hi
 
@@ -191,8 +185,8 @@ def write_dataset(store: Store, sessions: list[SessionRecord], out: Path,
     ordered = sorted(sessions, key=lambda r: (r.started, r.id))
     stack = ExitStack()
     try:
-        reader = ChunkReader(store.engine, strip_audio=not options.keep_audio,
-                             workers=options.readers)
+        reader = store.chunk_reader(cut=None if options.keep_audio else audio_cut(),
+                                    workers=options.readers)
         stream = stack.enter_context(closing(reader.map(_tasks(store, ordered))))
         for rec, scan in _sessions(stream, options, writers["events"], progress):
             part = partition_of(rec, options.partition_by)

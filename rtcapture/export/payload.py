@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -38,9 +37,8 @@ from ..protocol import (
     redact_bytes,
     strip_audio,
 )
-
-if TYPE_CHECKING:
-    from .source import RawChunk
+from ..store.chunks import AudioCut, RawChunk, replace_rows
+from ..store.chunks import row_offsets as _offsets
 
 _AUDIO_TYPES = pa.array(sorted(AUDIO_DELTA_TYPES | {INPUT_AUDIO_APPEND}), pa.string())
 
@@ -136,23 +134,25 @@ def finish_sql_rows(data: bytes, sizes: np.ndarray, size_bytes: np.ndarray,
     return buffer, np.diff(ends).astype(np.int64), cut
 
 
+@lru_cache(maxsize=1)
+def audio_cut() -> AudioCut:
+    """These rules for the store's SQLite reader: :func:`strip_sql`, then
+    :func:`finish_sql_rows`."""
+    return AudioCut(strip_sql(), finish_sql_rows)
+
+
 def has_parse_error(chunk: RawChunk) -> np.ndarray:
     """True where the row has a parse error."""
     return chunk.parse_error.is_valid().to_numpy(zero_copy_only=False)
 
 
-def _utf8(data: bytes) -> bool:
+def is_utf8(data: bytes) -> bool:
+    """True if ``data`` is valid UTF-8."""
     try:
         data.decode("utf-8")
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _offsets(sizes: np.ndarray) -> np.ndarray:
-    out = np.zeros(len(sizes) + 1, dtype=np.int64)
-    np.cumsum(sizes, out=out[1:])
-    return out
 
 
 def _redact(data: bytes, sizes: np.ndarray) -> tuple[bytes, np.ndarray]:
@@ -176,24 +176,6 @@ def _redact(data: bytes, sizes: np.ndarray) -> tuple[bytes, np.ndarray]:
     return replace_rows(data, sizes, replace)
 
 
-def replace_rows(data: bytes, sizes: np.ndarray, replace: dict[int, bytes]
-             ) -> tuple[bytes, np.ndarray]:
-    """``data`` (rows of ``sizes`` bytes) with some rows' bytes replaced."""
-    if not replace:
-        return data, sizes
-    offsets = _offsets(sizes)
-    sizes = sizes.copy()
-    pieces: list[bytes] = []
-    pos = 0
-    for row in sorted(replace):
-        pieces.append(data[pos:offsets[row]])
-        pieces.append(replace[row])
-        pos = int(offsets[row + 1])
-        sizes[row] = len(replace[row])
-    pieces.append(data[pos:])
-    return b"".join(pieces), sizes
-
-
 def build_payloads(chunk: RawChunk, *, keep_audio: bool = False, redact: bool = True) -> pa.Array:
     """The ``payload`` column (Arrow ``string``) of a chunk."""
     n = len(chunk)
@@ -201,7 +183,7 @@ def build_payloads(chunk: RawChunk, *, keep_audio: bool = False, redact: bool = 
     valid = np.ones(n, dtype=bool)
     replace: dict[int, bytes] = {}
     for row, is_binary in chunk.opcode_binary.items():
-        if is_binary or not _utf8(chunk.data[offsets[row]:offsets[row + 1]]):
+        if is_binary or not is_utf8(chunk.data[offsets[row]:offsets[row + 1]]):
             valid[row] = False
             replace[row] = b""
     if not keep_audio:

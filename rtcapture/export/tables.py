@@ -25,10 +25,10 @@ from ..protocol import (
 )
 from ..protocol import ERROR as ERROR_EVENT
 from ..store import SessionRecord
+from ..store.chunks import RawChunk
 from .live import LiveScan, scan_live_chunk
 from .payload import build_payloads
 from .responses import RELEVANT_TYPES, TEXT_DELTAS, TOKEN_COLUMNS, ResponseTracker
-from .source import RawChunk
 from .turns import feed_chunk
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")

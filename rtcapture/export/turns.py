@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from ..check.turns import Batch, TurnAnalyzer, batch_of
 from ..store import EventRecord
-from .source import RawChunk
+from ..store.chunks import RawChunk
 
 
 def _kinds(chunk: RawChunk) -> np.ndarray:

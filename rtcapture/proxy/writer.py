@@ -21,13 +21,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-
 from ..errors import RtcaptureError, first_line
 from ..protocol import Flavour, Opcode, flavour_from_path
 from ..protocol.sniff import LARGE_FRAME
+from ..store import (
+    HEARTBEAT_S,
+    DatabaseError,
+    DriverError,
+    Store,
+    StoreUnavailable,
+    open_store,
+)
 from ..store.records import EventRecord, SessionRecord, Status
-from ..store.store import HEARTBEAT_S, Store, StoreUnavailable, open_store
 from .controls import Begin, Config, Control, End, Media, Opened, Shutdown
 from .ingest import SessionTally
 from .memory import release_large_buffers
@@ -201,7 +206,7 @@ class Writer:
                 _again_on_disconnect(self.store.create_session, rec)
             live.stored = True
             self.recovered()
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             self.fail(exc)
 
     def _opened(self, msg: Opened) -> None:
@@ -242,7 +247,7 @@ class Writer:
             _again_on_disconnect(self.store.update_session, live.record.id, **fields)
             self.unsaved.pop(live.record.id, None)
             self.recovered()
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             self.unsaved[live.record.id] = (live, fields)  # written once the store recovers
             self.fail(exc)
 
@@ -273,7 +278,7 @@ class Writer:
             self._lose(exc.remaining)
             self._count_stored(_without(batch, exc.remaining))
             return
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             self.fail(exc)
             self._lose(batch)
             return
@@ -313,7 +318,7 @@ class Writer:
             self.check_file()
             _again_on_disconnect(self.store.update_sessions,
                                  [(live.record.id, live.tally.totals()) for live in changed])
-        except (SQLAlchemyError, OSError) as exc:
+        except (DatabaseError, OSError) as exc:
             self.fail(exc)
             return
         for live in changed:
@@ -334,7 +339,7 @@ def _again_on_disconnect(call: Any, *args: Any, **kwargs: Any) -> Any:
     discards a dead connection, so nothing is lost to a connection that merely went stale."""
     try:
         return call(*args, **kwargs)
-    except (StoreUnavailable, DBAPIError) as exc:
+    except (StoreUnavailable, DriverError) as exc:
         cause = exc.__cause__ if isinstance(exc, StoreUnavailable) else exc
         if not getattr(cause, "connection_invalidated", False):
             raise
@@ -351,11 +356,10 @@ def _without(events: list[EventRecord], gone: list[EventRecord]) -> list[EventRe
 
 def _file_identity(store: Store) -> tuple[str, tuple[int, int]] | None:
     """The SQLite file's path and (device, inode), or None for other databases."""
-    from ..store.db import sqlite_dir
-
-    if sqlite_dir(store.engine) is None:
+    file = store.sqlite_path()
+    if file is None:
         return None
-    path = os.path.abspath(os.path.expanduser(str(store.engine.url.database)))
+    path = str(file)
     try:
         st = os.stat(path)
     except OSError:
@@ -433,7 +437,7 @@ def run(stdin_fd: int = 0) -> int:
                 _again_on_disconnect(writer.store.heartbeat, writer.recorder_id)
                 writer.recovered()
                 writer.save_unsaved()
-            except (SQLAlchemyError, OSError) as exc:
+            except (DatabaseError, OSError) as exc:
                 writer.fail(exc)
         writer.report_stored()
         if now - last_totals >= TOTALS_INTERVAL_S:
@@ -442,7 +446,7 @@ def run(stdin_fd: int = 0) -> int:
     if writer is not None:
         writer.abandon("recorder stopped before the session ended" if not clean
                        else "recorder shut down")
-        with contextlib.suppress(SQLAlchemyError, OSError):
+        with contextlib.suppress(DatabaseError, OSError):
             writer.store.stop_recorder(writer.recorder_id)
         writer.report_stored(force=True)
         writer.report({"event": "exit", "lost": writer.lost_total,

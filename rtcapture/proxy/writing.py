@@ -12,8 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 
-from ..store.records import Status
-from ..store.store import HEARTBEAT_S
+from ..store.records import HEARTBEAT_S, Status
 
 FLUSH_INTERVAL_S = 0.08
 """Commit at least this often while frames are pending (the recorder is at most ~100 ms behind)."""

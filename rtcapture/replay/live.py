@@ -14,11 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import click
-
 from ..export.responses import TRIGGER_COMMIT, TRIGGER_SPEECH_STOPPED, TRIGGER_TIMEOUT
 from ..protocol import TRANSCRIPTION_COMPLETED, decode_event, live
 from ..store import EventRecord
+from ..style import style
 from .diff import Difference, DiffOptions, DiffResult, apply_ignores, text_similarity
 from .digest import SessionDigest
 
@@ -164,7 +163,7 @@ def turn_lines(a: list[Turn], b: list[Turn], result: DiffResult) -> list[str]:
     lines = []
     for i, (ta, tb) in enumerate(align(a, b)):
         n = by_turn.get(i, 0)
-        verdict = click.style("same", fg="green") if not n else click.style(
+        verdict = style("same", fg="green") if not n else style(
             f"{n} difference{'s' if n != 1 else ''}", fg="red")
         user = (ta or tb).user_text if (ta or tb) else ""  # type: ignore[union-attr]
         lines.append(f"turn[{i}]  user: {_short(user)!r}  {verdict}")

@@ -1,20 +1,18 @@
 """Diff and replay output: the terminal summary and the ``--report`` JSON document.
 
-The summary is plain text with click styles (click drops the colours when stdout is not
-a terminal). Both outputs pass through secret redaction.
+The summary is plain text with terminal styles (:mod:`rtcapture.style`; the CLI drops
+the colours when stdout is not a terminal). Both outputs pass through secret redaction.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
-
 from ..protocol import redact_text
 from ..render import session_json
+from ..style import style
 from .diff import Difference, DiffOptions, DiffResult
 from .digest import ResponseDigest, SessionDigest
 
@@ -136,19 +134,19 @@ def _side_by_side(i: int, ra: ResponseDigest | None, rb: ResponseDigest | None) 
 
 
 def _difference_lines(diff: Difference) -> list[str]:
-    path = click.style(diff.path_text, fg="yellow", bold=True)
+    path = style(diff.path_text, fg="yellow", bold=True)
     note = f"  ({diff.note})" if diff.note else ""
     if diff.kind != "changed":
         sign, colour, value = ("-", "red", diff.old) if diff.kind == "removed" \
             else ("+", "green", diff.new)
         return [f"  {sign} {path}  {diff.kind}{note}",
-                "      " + click.style(_value(value), fg=colour)]
+                "      " + style(_value(value), fg=colour)]
     if diff.rule == "text":
         return [f"  ~ {path}{note}",
-                "      " + click.style("- " + _value(diff.old), fg="red"),
-                "      " + click.style("+ " + _value(diff.new), fg="green")]
-    return [f"  ~ {path}  " + click.style(_value(diff.old), fg="red") + " -> "
-            + click.style(_value(diff.new), fg="green") + note]
+                "      " + style("- " + _value(diff.old), fg="red"),
+                "      " + style("+ " + _value(diff.new), fg="green")]
+    return [f"  ~ {path}  " + style(_value(diff.old), fg="red") + " -> "
+            + style(_value(diff.new), fg="green") + note]
 
 
 def summary_lines(a: SessionDigest, b: SessionDigest, result: DiffResult,
@@ -179,14 +177,14 @@ def summary_lines(a: SessionDigest, b: SessionDigest, result: DiffResult,
         ra = a.responses[i] if i < len(a.responses) else None
         rb = b.responses[i] if i < len(b.responses) else None
         found = by_response.get(i, [])
-        verdict = click.style("same", fg="green") if not found else click.style(
+        verdict = style("same", fg="green") if not found else style(
             f"{len(found)} difference{'s' if len(found) != 1 else ''}", fg="red")
         lines.append(f"{_side_by_side(i, ra, rb)}  {verdict}")
         for diff in found:
             lines.extend(_difference_lines(diff))
     session_diffs = by_response.get(None, [])
     if session_diffs:
-        lines.append(f"session events  {click.style(str(len(session_diffs)), fg='red')} "
+        lines.append(f"session events  {style(str(len(session_diffs)), fg='red')} "
                      f"difference{'s' if len(session_diffs) != 1 else ''}")
         for diff in session_diffs:
             lines.extend(_difference_lines(diff))
@@ -202,9 +200,9 @@ def verdict_line(result: DiffResult) -> str:
     if unused:
         extra += f"; --ignore matched nothing: {', '.join(unused)}"
     if result.equal:
-        return click.style("no differences", fg="green", bold=True) + extra
+        return style("no differences", fg="green", bold=True) + extra
     n = len(result.differences)
-    return click.style(f"{n} difference{'s' if n != 1 else ''}", fg="red", bold=True) + extra
+    return style(f"{n} difference{'s' if n != 1 else ''}", fg="red", bold=True) + extra
 
 
 def replay_lines(info: ReplayInfo) -> list[str]:
@@ -217,8 +215,3 @@ def replay_lines(info: ReplayInfo) -> list[str]:
              f"{info.server_events} server events, {info.ids_translated} ids translated{timing}"]
     lines.extend(f"  note: {note}" for note in info.notes)
     return [redact_text(line) for line in lines]
-
-
-def write_lines(lines: Sequence[str], err: bool = False) -> None:
-    for line in lines:
-        click.echo(line, err=err)

@@ -1,6 +1,6 @@
 """One pass over a session's events for the page: the event log, responses, conversation.
 
-The events are read the way the Parquet export reads them (``export.source`` chunks,
+The events are read the way the Parquet export reads them (``Store.read_chunks``,
 ``export.tables.scan_session``: audio base64 replaced by its marker, keys redacted), so
 the ``responses`` rows are the export's own and the log shows what the ``payload``
 column holds. The log is written to a scratch file as it goes (an hour of events does not
@@ -20,7 +20,7 @@ from typing import IO, Any
 import numpy as np
 import pyarrow as pa
 
-from ..export.source import read_chunks
+from ..export.payload import audio_cut
 from ..export.tables import SessionScan, decode_object, scan_session
 from ..protocol import Direction, redact_text
 from ..store import SessionRecord, Store
@@ -56,10 +56,7 @@ class Scan:
 def scan_events(store: Store, rec: SessionRecord, log: IO[str]) -> Scan:
     """Read every event of ``rec`` once; write the log rows to ``log``, return the rest."""
     scan = Scan()
-    frames = rec.client_events + rec.server_events
-    chunks = read_chunks(store.engine, rec.id, strip_audio=True,
-                         avg_frame_bytes=(rec.client_bytes + rec.server_bytes) / frames
-                         if frames else None)
+    chunks = store.read_chunks(rec.id, cut=audio_cut(), avg_frame_bytes=rec.avg_frame_bytes)
     chunk_iter = iter(chunks)
     current: list[Any] = []
 

@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+HEARTBEAT_S = 2.0
+"""How often a live recorder refreshes its heartbeat."""
+
 
 class Status(StrEnum):
     """Lifecycle of a recorded session."""
@@ -48,6 +51,12 @@ class SessionRecord:
     lost_frames: int = 0
     transport: str = "websocket"
     """``websocket`` or ``webrtc``."""
+
+    @property
+    def avg_frame_bytes(self) -> float | None:
+        """Mean stored frame size by the running totals (None before the first frame)."""
+        frames = self.client_events + self.server_events
+        return (self.client_bytes + self.server_bytes) / frames if frames else None
 
     @property
     def duration_s(self) -> float | None:

@@ -6,21 +6,46 @@ import json
 import os
 import socket
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, case, func, insert, literal, or_, select, update
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    SQLAlchemyError,
+)
 
 from ..config import DEFAULT_DB_URL as DEFAULT_URL
 from ..errors import StoreError, UsageError, first_line
 from ..protocol import redact_url
-from .db import make_engine, require_existing, unwritable_dir_hint, upgrade
+from .db import (
+    current_revision,
+    head_revision,
+    make_engine,
+    require_existing,
+    sqlite_dir,
+    unwritable_dir_hint,
+    upgrade,
+)
 from .models import Event, Recorder, Session
 from .records import SORT_COLUMNS, EventRecord, SessionQuery, SessionRecord, Status, utcnow
 
-HEARTBEAT_S = 2.0
-"""How often a live recorder refreshes its heartbeat."""
+if TYPE_CHECKING:
+    from .chunks import AudioCut, RawChunk
+    from .columnar import ChunkReader
+
+__all__ = ["DatabaseError", "DriverError", "FieldRule", "Store", "StoreUnavailable",
+           "open_store", "session_field_rules"]
+
+DatabaseError = SQLAlchemyError
+"""Any failure of the database or of a statement (callers catch this, never SQLAlchemy's)."""
+DriverError = DBAPIError
+"""A failure the database driver reported (connection, lock, constraint)."""
 STALE_AFTER_S = 15.0
 """A recorder silent for this long is presumed dead; its open sessions become incomplete."""
 
@@ -106,6 +131,23 @@ def _row_tuple(ev: EventRecord) -> tuple[Any, ...]:
             ev.delivered, ev.audio_bytes, len(ev.data))
 
 
+@dataclass(frozen=True, slots=True)
+class FieldRule:
+    """What the sessions table accepts for one :class:`SessionRecord` field."""
+
+    nullable: bool
+    max_length: int | None
+    """Longest string the column holds (None: unbounded or not a string)."""
+
+
+def session_field_rules() -> dict[str, FieldRule]:
+    """Per :class:`SessionRecord` field stored as a column of its own, what it accepts."""
+    columns = {v: k for k, v in _SESSION_COLUMNS.items()}
+    return {columns.get(c.name, c.name): FieldRule(bool(c.nullable),
+                                                   getattr(c.type, "length", None))
+            for c in Session.__table__.columns}
+
+
 class StoreUnavailable(Exception):
     """The database itself failed (full, locked, down); ``remaining`` were not stored."""
 
@@ -129,6 +171,22 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file (None for other databases, ``:memory:`` and URIs)."""
+        if sqlite_dir(self.engine) is None:
+            return None
+        return Path(os.path.abspath(os.path.expanduser(str(self.engine.url.database))))
+
+    def schema_revision(self) -> str | None:
+        """The database's Alembic revision (None when empty)."""
+        with self.engine.connect() as conn:
+            return current_revision(conn)
+
+    @staticmethod
+    def head_revision() -> str | None:
+        """The newest schema revision shipped with this version."""
+        return head_revision()
 
     def __enter__(self) -> Store:
         return self
@@ -281,6 +339,15 @@ class Store:
             if chunk:
                 conn.exec_driver_sql(sql, chunk)
 
+    def import_session(self, rec: SessionRecord, events: Iterable[EventRecord]) -> bool:
+        """:meth:`save_session`, or False (nothing written) when a session with this id
+        or one of these rows is already stored (imported concurrently by someone else)."""
+        try:
+            self.save_session(rec, events)
+        except IntegrityError:
+            return False
+        return True
+
     # ------------------------------------------------------------------ reading
 
     def has_session(self, session_id: str) -> bool:
@@ -366,10 +433,12 @@ class Store:
 
     def events(self, session_id: str, direction: str | None = None,
                types: Sequence[str] | None = None, chunk: int = 2000,
-               without_data: Sequence[str] = ()) -> Iterator[EventRecord]:
+               without_data: Sequence[str] = (), last_seq: int | None = None
+               ) -> Iterator[EventRecord]:
         """A session's events in ``seq`` order, streamed in chunks (bounded memory).
 
-        Events of the types in ``without_data`` come with empty ``data`` (not read)."""
+        Events of the types in ``without_data`` come with empty ``data`` (not read);
+        ``last_seq`` stops there (a consistent prefix of a session still being recorded)."""
         cols = _event_columns(without_data)
         last = -1
         while True:
@@ -378,6 +447,8 @@ class Store:
                 stmt = stmt.where(Event.direction == direction)
             if types is not None:
                 stmt = stmt.where(Event.type.in_(list(types)))
+            if last_seq is not None:
+                stmt = stmt.where(Event.seq <= last_seq)
             stmt = stmt.order_by(Event.seq).limit(chunk)
             with self.engine.connect() as conn:
                 rows = conn.execute(stmt).all()
@@ -402,10 +473,61 @@ class Store:
         for row in rows:
             yield _event_from_row(row)
 
-    def count_events(self, session_id: str) -> int:
+    def count_events(self, session_id: str, last_seq: int | None = None) -> int:
+        """How many events the session has (up to ``last_seq``, when given)."""
+        stmt = select(func.count()).select_from(Event).where(Event.session_id == session_id)
+        if last_seq is not None:
+            stmt = stmt.where(Event.seq <= last_seq)
         with self.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(Event).where(
-                Event.session_id == session_id)).scalar_one())
+            return int(conn.execute(stmt).scalar_one())
+
+    def seq_bounds(self, session_id: str) -> tuple[int, int]:
+        """(first seq, last seq) of a session, from the index; (0, -1) when it has none."""
+        from .columnar import seq_bounds
+
+        with self.engine.connect() as conn:
+            return seq_bounds(conn, session_id)
+
+    # ------------------------------------------------------------------ bulk reading
+
+    def chunk_ranges(self, session_id: str, *, avg_frame_bytes: float | None = None,
+                     last_seq: int | None = None) -> list[tuple[int, int]]:
+        """``[lo, hi)`` seq ranges covering a session, each about 8 MB of frames (by
+        ``avg_frame_bytes``); ``last_seq`` stops there (a consistent prefix)."""
+        from .columnar import chunk_ranges
+
+        first, last = self.seq_bounds(session_id)
+        if last_seq is not None:
+            last = min(last, last_seq)
+        return chunk_ranges(first, last, avg_frame_bytes)
+
+    def read_chunks(self, session_id: str, *, cut: AudioCut | None = None,
+                    last_seq: int | None = None, fast: bool = True,
+                    avg_frame_bytes: float | None = None) -> Iterator[RawChunk]:
+        """A session's events in ``seq`` order as columnar chunks of bounded size.
+
+        ``cut`` lets the SQLite reader strip audio while reading (rows it could not handle
+        come back as raw frames with ``stripped`` false); ``fast=False`` forces the generic
+        reader (tests compare the two).
+        """
+        from .columnar import read_range
+
+        ranges = self.chunk_ranges(session_id, avg_frame_bytes=avg_frame_bytes,
+                                   last_seq=last_seq)
+        if not ranges:
+            return
+        with self.engine.connect() as conn:
+            for lo, hi in ranges:
+                chunk = read_range(conn, session_id, lo, hi, cut, fast)
+                if chunk is not None:
+                    yield chunk
+
+    def chunk_reader(self, *, cut: AudioCut | None = None, workers: int = 2,
+                     ahead: int = 3, fast: bool = True) -> ChunkReader:
+        """A reader of many chunk ranges on worker threads, yielding them in order."""
+        from .columnar import ChunkReader
+
+        return ChunkReader(self.engine, cut=cut, workers=workers, ahead=ahead, fast=fast)
 
 
 def _event_columns(without_data: Sequence[str]) -> list[Any]:

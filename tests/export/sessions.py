@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from click.testing import CliRunner, Result
+
+from rtcapture.cli import cli
 from rtcapture.protocol import BETA_NAMES, GA_NAMES, Flavour
 from rtcapture.store import Store
 from tests.factories import Frame, b64, make_session
@@ -123,3 +126,10 @@ EXPECTED_RESPONSES = [
 def make_three_turns(store: Store, flavour: Flavour = Flavour.GA, **kwargs: Any) -> str:
     """Store :func:`three_turns` as a session; returns its id."""
     return make_session(store, three_turns(flavour), flavour=flavour, **kwargs)
+
+
+def run_cli(url: str, *args: str) -> Result:
+    """``rtcapture --db URL ARGS...`` in-process; a traceback in the output fails the test."""
+    result = CliRunner().invoke(cli, ["--db", url, *args])
+    assert "Traceback" not in result.output, result.output
+    return result

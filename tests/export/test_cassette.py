@@ -6,20 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from rtcapture.cli import cli
 from rtcapture.protocol import Flavour
 from rtcapture.render import iso_ns
 from rtcapture.store import open_store
-from tests.export.sessions import make_three_turns
+from tests.export.sessions import make_three_turns, run_cli
 from tests.factories import make_session
-
-
-def _run(url: str, *args: str):
-    result = CliRunner().invoke(cli, ["--db", url, *args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 def _source(url: str) -> list[str]:
@@ -56,12 +48,12 @@ def test_round_trip_is_byte_identical(db_url, tmp_path):
     (wall time to the microsecond, as the cassette's ISO time carries it)."""
     ids = _source(db_url)
     first, second = tmp_path / "first", tmp_path / "second"
-    assert _run(db_url, "export", "--all", "--format", "jsonl", "--out", str(first)).exit_code == 0
+    assert run_cli(db_url, "export", "--all", "--format", "jsonl", "--out", str(first)).exit_code == 0
     empty = f"sqlite:///{tmp_path / 'empty.db'}"
     files = sorted(str(p) for p in first.iterdir())
-    result = _run(empty, "import", *files)
+    result = run_cli(empty, "import", *files)
     assert result.exit_code == 0, result.output
-    assert _run(empty, "export", "--all", "--format", "jsonl", "--out", str(second)).exit_code == 0
+    assert run_cli(empty, "export", "--all", "--format", "jsonl", "--out", str(second)).exit_code == 0
     for name in (f"{i}.jsonl" for i in ids):
         assert (first / name).read_bytes() == (second / name).read_bytes()
     for sid in ids:
@@ -77,11 +69,11 @@ def test_import_twice_does_not_duplicate(sqlite_url, tmp_path):
     """The same cassette imported twice leaves one session."""
     ids = _source(sqlite_url)
     path = tmp_path / "one.jsonl"
-    assert _run(sqlite_url, "export", ids[0], "--format", "jsonl",
+    assert run_cli(sqlite_url, "export", ids[0], "--format", "jsonl",
                 "--out", str(path)).exit_code == 0
     target = f"sqlite:///{tmp_path / 't.db'}"
-    assert _run(target, "import", str(path)).exit_code == 0
-    result = _run(target, "import", str(path))
+    assert run_cli(target, "import", str(path)).exit_code == 0
+    result = run_cli(target, "import", str(path))
     assert result.exit_code == 0 and "skipped" in result.output
     assert _session_count(target) == 1
 
@@ -89,7 +81,7 @@ def test_import_twice_does_not_duplicate(sqlite_url, tmp_path):
 def _cassette(url: str, tmp_path: Path) -> Path:
     sid = _source(url)[0]
     path = tmp_path / "c.jsonl"
-    _run(url, "export", sid, "--format", "jsonl", "--out", str(path))
+    run_cli(url, "export", sid, "--format", "jsonl", "--out", str(path))
     return path
 
 
@@ -140,7 +132,7 @@ def test_bad_cassette_is_rejected_whole(sqlite_url, tmp_path, case):
         line = f"line {len(good.read_bytes().splitlines())}"
     bad = make(good)
     target = f"sqlite:///{tmp_path / 't.db'}"
-    result = _run(target, "import", str(bad))
+    result = run_cli(target, "import", str(bad))
     assert result.exit_code == 2
     assert f"{bad} {line}" in result.output and words in result.output
     assert len(result.output.strip().splitlines()) == 1
@@ -151,11 +143,11 @@ def test_good_files_import_alongside_a_bad_one(sqlite_url, tmp_path):
     """Several files: the good ones are imported, the bad one reported, exit 2."""
     ids = _source(sqlite_url)
     out = tmp_path / "c"
-    _run(sqlite_url, "export", "--all", "--format", "jsonl", "--out", str(out))
+    run_cli(sqlite_url, "export", "--all", "--format", "jsonl", "--out", str(out))
     bad = out / "zz.jsonl"
     bad.write_bytes(b'{"rtcapture_cassette": 1, "session": {"id": "X"}}\n')
     target = f"sqlite:///{tmp_path / 't.db'}"
-    result = _run(target, "import", *sorted(str(p) for p in out.iterdir()))
+    result = run_cli(target, "import", *sorted(str(p) for p in out.iterdir()))
     assert result.exit_code == 2
     assert "zz.jsonl line 1" in result.output
     assert _session_count(target) == len(ids)
@@ -165,13 +157,30 @@ def test_single_file_needs_one_session_and_refuses_overwrite(sqlite_url, tmp_pat
     """--out FILE.jsonl takes one session; an existing file needs --force."""
     ids = _source(sqlite_url)
     path = tmp_path / "x.jsonl"
-    assert _run(sqlite_url, "export", "--all", "--format", "jsonl",
+    assert run_cli(sqlite_url, "export", "--all", "--format", "jsonl",
                 "--out", str(path)).exit_code == 2
-    assert _run(sqlite_url, "export", ids[0], "--format", "jsonl",
+    assert run_cli(sqlite_url, "export", ids[0], "--format", "jsonl",
                 "--out", str(path)).exit_code == 0
-    assert _run(sqlite_url, "export", ids[1], "--format", "jsonl",
+    assert run_cli(sqlite_url, "export", ids[1], "--format", "jsonl",
                 "--out", str(path)).exit_code == 2
-    assert _run(sqlite_url, "export", ids[1], "--format", "jsonl", "--out", str(path),
+    assert run_cli(sqlite_url, "export", ids[1], "--format", "jsonl", "--out", str(path),
                 "--force").exit_code == 0
     assert json.loads(path.read_text().splitlines()[0])["session"]["id"] == ids[1]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_cassette_bytes_match_the_golden_file(db_url, tmp_path):
+    """The writer gives, byte for byte, the file the pre-``Store`` writer gave for the same
+    session; importing that file and writing it again gives it once more."""
+    from rtcapture.export.cassette import import_cassette, write_cassette
+    from tests.export.golden import GOLDEN, build
+
+    with open_store(db_url) as store:
+        sid = build(store)
+        assert write_cassette(store, store.session(sid), tmp_path / "a.jsonl") == 8
+    assert (tmp_path / "a.jsonl").read_bytes() == GOLDEN.read_bytes()
+    with open_store(f"sqlite:///{tmp_path / 'empty.db'}") as store:
+        assert import_cassette(store, GOLDEN).imported
+        assert not import_cassette(store, GOLDEN).imported
+        write_cassette(store, store.session(sid), tmp_path / "b.jsonl")
+    assert (tmp_path / "b.jsonl").read_bytes() == GOLDEN.read_bytes()

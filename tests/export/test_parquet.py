@@ -9,15 +9,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from rtcapture.cli import cli
 from rtcapture.export.tables import RESPONSES_SCHEMA, SESSIONS_SCHEMA
 from rtcapture.protocol import Flavour
 from rtcapture.store import open_store
 from rtcapture.store.models import Event
-from tests.export.sessions import make_three_turns
+from tests.export.sessions import make_three_turns, run_cli
 from tests.factories import make_session
 
 SPEC_EVENTS = {
@@ -27,12 +25,6 @@ SPEC_EVENTS = {
     "call_id": pa.string(), "size_bytes": pa.int64(), "audio_bytes": pa.int64(),
     "payload": pa.string(), "parse_error": pa.bool_(),
 }
-
-
-def _run(url: str, *args: str):
-    result = CliRunner().invoke(cli, ["--db", url, *args])
-    assert "Traceback" not in result.output, result.output
-    return result
 
 
 def _fill(url: str) -> list[str]:
@@ -58,7 +50,7 @@ def test_tables_have_spec_columns_types_and_row_counts(db_url, tmp_path):
     """pd.read_parquet of each table: SPEC columns and dtypes, rows equal the database's."""
     ids = _fill(db_url)
     out = tmp_path / "ds"
-    result = _run(db_url, "export", "--all", "--out", str(out))
+    result = run_cli(db_url, "export", "--all", "--out", str(out))
     assert result.exit_code == 0, result.output
     events = pq.read_table(out / "events")
     assert {f.name: f.type for f in events.schema} == SPEC_EVENTS
@@ -80,7 +72,7 @@ def test_tables_have_spec_columns_types_and_row_counts(db_url, tmp_path):
 def test_strings_are_dictionary_encoded_and_zstd(sqlite_url, tmp_path):
     """Repeating strings use dictionary pages; every column chunk is zstd."""
     _fill(sqlite_url)
-    _run(sqlite_url, "export", "--all", "--out", str(tmp_path / "ds"))
+    run_cli(sqlite_url, "export", "--all", "--out", str(tmp_path / "ds"))
     meta = pq.ParquetFile(tmp_path / "ds" / "events" / "part-00000.parquet").metadata
     group = meta.row_group(0)
     columns = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
@@ -93,7 +85,7 @@ def test_duckdb_over_date_partitions_counts_like_the_database(sqlite_url, tmp_pa
     """--partition-by date gives Hive folders DuckDB reads with the database's counts."""
     _fill(sqlite_url)
     out = tmp_path / "ds"
-    assert _run(sqlite_url, "export", "--all", "--partition-by", "date",
+    assert run_cli(sqlite_url, "export", "--all", "--partition-by", "date",
                 "--out", str(out)).exit_code == 0
     folders = sorted(p.name for p in (out / "events").iterdir())
     assert len(folders) == 2 and folders[0] == "date=2026-03-01"
@@ -111,7 +103,7 @@ def test_session_partitions_read_back_in_pandas(sqlite_url, tmp_path):
     """--partition-by session: one folder per session, session_id restored from the path."""
     ids = _fill(sqlite_url)
     out = tmp_path / "ds"
-    assert _run(sqlite_url, "export", "--all", "--partition-by", "session",
+    assert run_cli(sqlite_url, "export", "--all", "--partition-by", "session",
                 "--out", str(out)).exit_code == 0
     assert sorted(p.name for p in (out / "events").iterdir()) == sorted(
         f"session_id={i}" for i in ids)
@@ -122,13 +114,13 @@ def test_session_partitions_read_back_in_pandas(sqlite_url, tmp_path):
 def test_selection_by_session_label_and_since(sqlite_url, tmp_path):
     """SESSION arguments, --label and --since pick the exported sessions."""
     ids = _fill(sqlite_url)
-    _run(sqlite_url, "export", ids[1][:12], "--out", str(tmp_path / "one"))
+    run_cli(sqlite_url, "export", ids[1][:12], "--out", str(tmp_path / "one"))
     assert set(pd.read_parquet(tmp_path / "one" / "sessions")["session_id"]) == {ids[1]}
-    _run(sqlite_url, "export", "--label", "a", "--out", str(tmp_path / "a"))
+    run_cli(sqlite_url, "export", "--label", "a", "--out", str(tmp_path / "a"))
     assert set(pd.read_parquet(tmp_path / "a" / "sessions")["session_id"]) == {ids[0], ids[2]}
-    _run(sqlite_url, "export", "--since", "2000-01-01T00:00", "--out", str(tmp_path / "all"))
+    run_cli(sqlite_url, "export", "--since", "2000-01-01T00:00", "--out", str(tmp_path / "all"))
     assert len(pd.read_parquet(tmp_path / "all" / "sessions")) == len(ids)
-    result = _run(sqlite_url, "export", "--since", "2999-01-01", "--out", str(tmp_path / "z"))
+    result = run_cli(sqlite_url, "export", "--since", "2999-01-01", "--out", str(tmp_path / "z"))
     assert result.exit_code == 0
     assert pd.read_parquet(tmp_path / "z" / "events").empty
 
@@ -143,7 +135,7 @@ def test_selection_by_session_label_and_since(sqlite_url, tmp_path):
 def test_usage_errors_exit_2_without_traceback(sqlite_url, tmp_path, args):
     """Bad selections and option mixes exit 2 with one line."""
     _fill(sqlite_url)
-    result = _run(sqlite_url, "export", *[a.format(out=tmp_path / "o") for a in args])
+    result = run_cli(sqlite_url, "export", *[a.format(out=tmp_path / "o") for a in args])
     assert result.exit_code == 2
     assert not (tmp_path / "o").exists()
 
@@ -154,11 +146,11 @@ def test_existing_output_is_refused_unless_forced(sqlite_url, tmp_path):
     out = tmp_path / "ds"
     out.mkdir()
     (out / "notes.txt").write_text("keep me")
-    result = _run(sqlite_url, "export", "--all", "--out", str(out))
+    result = run_cli(sqlite_url, "export", "--all", "--out", str(out))
     assert result.exit_code == 2 and "--force" in result.output
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]
-    assert _run(sqlite_url, "export", "--all", "--out", str(out), "--force").exit_code == 0
-    assert _run(sqlite_url, "export", "--label", "b", "--out", str(out), "--force").exit_code == 0
+    assert run_cli(sqlite_url, "export", "--all", "--out", str(out), "--force").exit_code == 0
+    assert run_cli(sqlite_url, "export", "--label", "b", "--out", str(out), "--force").exit_code == 0
     assert len(pd.read_parquet(out / "sessions")) == 1
     assert sorted(p.name for p in out.iterdir()) == ["events", "notes.txt", "responses",
                                                      "sessions", "turns"]
@@ -167,11 +159,11 @@ def test_existing_output_is_refused_unless_forced(sqlite_url, tmp_path):
 def test_keep_audio_and_no_progress_bar_off_a_terminal(sqlite_url, tmp_path):
     """--keep-audio keeps base64 in payload; no progress bar when stderr is not a TTY."""
     _fill(sqlite_url)
-    result = _run(sqlite_url, "export", "--all", "--keep-audio", "--out", str(tmp_path / "k"))
+    result = run_cli(sqlite_url, "export", "--all", "--keep-audio", "--out", str(tmp_path / "k"))
     assert "exporting" not in result.output
     payloads = pd.read_parquet(tmp_path / "k" / "events")["payload"].dropna()
     assert payloads.str.contains("<audio ").sum() == 0
-    _run(sqlite_url, "export", "--all", "--out", str(tmp_path / "s"))
+    run_cli(sqlite_url, "export", "--all", "--out", str(tmp_path / "s"))
     stripped = pd.read_parquet(tmp_path / "s" / "events")["payload"].dropna()
     assert stripped.str.contains("<audio ").sum() == 12
 
@@ -181,7 +173,7 @@ def test_unwritable_output_exits_2(sqlite_url, tmp_path):
     _fill(sqlite_url)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    result = _run(sqlite_url, "export", "--all", "--out", str(blocker / "sub"))
+    result = run_cli(sqlite_url, "export", "--all", "--out", str(blocker / "sub"))
     assert result.exit_code == 2
     assert "cannot write" in result.output
 
@@ -202,7 +194,7 @@ def test_failed_export_leaves_no_tables_behind(sqlite_url, tmp_path, monkeypatch
     real = parquet.build_payloads
     monkeypatch.setattr(parquet, "build_payloads", failing)
     out = tmp_path / "ds"
-    result = _run(sqlite_url, "export", "--all", "--out", str(out))
+    result = run_cli(sqlite_url, "export", "--all", "--out", str(out))
     assert result.exit_code == 2 and "No space left" in result.output
     assert list(out.iterdir()) == []
 

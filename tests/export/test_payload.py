@@ -7,10 +7,9 @@ import json
 import pyarrow as pa
 import pytest
 
-from rtcapture.export import source
-from rtcapture.export.payload import build_payloads, strip_audio_bytes, strip_frame
-from rtcapture.export.source import read_chunks
+from rtcapture.export.payload import audio_cut, build_payloads, strip_audio_bytes, strip_frame
 from rtcapture.protocol import INPUT_AUDIO_APPEND, strip_audio
+from rtcapture.store import columnar as source
 from rtcapture.store import open_store
 from tests.factories import b64, make_session
 
@@ -79,7 +78,7 @@ def test_sqlite_fast_reader_equals_generic_reader(sqlite_url, keep_audio, chunk_
     sid = _session(store)
     out = []
     for fast in (True, False):
-        chunks = list(read_chunks(store.engine, sid, strip_audio=not keep_audio, fast=fast))
+        chunks = list(store.read_chunks(sid, cut=None if keep_audio else audio_cut(), fast=fast))
         payloads = pa.concat_arrays([build_payloads(c, keep_audio=keep_audio) for c in chunks])
         seqs = [int(s) for c in chunks for s in c.seq]
         types = [t for c in chunks for t in c.type.to_pylist()]
@@ -102,7 +101,7 @@ def test_no_redact_keeps_keys(sqlite_url):
     """redact=False leaves keys in payloads."""
     store = open_store(sqlite_url)
     sid = make_session(store, [("client", {"type": "x", "k": "sk-abcdefghijklmnop"}, 0)])
-    chunk = next(read_chunks(store.engine, sid))
+    chunk = next(store.read_chunks(sid))
     store.close()
     assert "sk-abcdefghijklmnop" in build_payloads(chunk, redact=False)[0].as_py()
     assert "sk-abcdefghijklmnop" not in build_payloads(chunk, redact=True)[0].as_py()

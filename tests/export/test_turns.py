@@ -10,12 +10,11 @@ import pytest
 
 from rtcapture.check import session_turns
 from rtcapture.check.turns import analyse
-from rtcapture.export import source
 from rtcapture.export.parquet import ParquetOptions, write_dataset
-from rtcapture.export.payload import build_payloads
-from rtcapture.export.source import read_chunks
+from rtcapture.export.payload import audio_cut, build_payloads
 from rtcapture.export.tables import SessionScan, scan_chunk, turn_rows
 from rtcapture.store import Store, open_store
+from rtcapture.store import columnar as source
 from tests.factories import Frame, b64, make_session
 
 PCM_20MS = bytes(960)
@@ -108,7 +107,7 @@ def test_chunk_fed_analysis_equals_event_fed(session: tuple[Store, str], fast: b
     store, sid = session
     expected_turns, expected_obs, _ = analyse(store.events(sid))
     scan = SessionScan.with_turns()
-    chunks = list(read_chunks(store.engine, sid, strip_audio=not keep_audio, fast=fast))
+    chunks = list(store.read_chunks(sid, cut=None if keep_audio else audio_cut(), fast=fast))
     assert len(chunks) > 10
     for chunk in chunks:
         scan_chunk(scan, chunk, build_payloads(chunk, keep_audio=keep_audio))

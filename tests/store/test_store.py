@@ -13,7 +13,14 @@ from alembic import command
 
 from rtcapture.errors import StoreError, UsageError
 from rtcapture.ids import id_time_ms, new_id
-from rtcapture.store import EventRecord, SessionRecord, Status, open_store, utcnow
+from rtcapture.store import (
+    EventRecord,
+    SessionRecord,
+    Status,
+    open_store,
+    session_field_rules,
+    utcnow,
+)
 from rtcapture.store.db import SHIPPED_HEAD, alembic_config, current_revision, head_revision
 from rtcapture.store.models import Recorder
 from tests.factories import make_session
@@ -148,3 +155,29 @@ def test_ids_time_ordered_and_unique() -> None:
     ids = [new_id() for _ in range(2000)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert abs(id_time_ms(ids[0]) - utcnow().timestamp() * 1000) < 5000
+
+
+def test_bounded_reads_counts_and_chunks(db_url) -> None:
+    """Seq bounds, counts and reads stop at ``last_seq``; the chunk readers cover exactly
+    the same rows; a second import of one session is refused, not raised."""
+    store = open_store(db_url)
+    sid = make_session(store, [("client", {"type": "x", "n": i}, i) for i in range(10)])
+    assert store.seq_bounds(sid) == (0, 9) and store.seq_bounds("none") == (0, -1)
+    assert store.count_events(sid) == 10 and store.count_events(sid, last_seq=3) == 4
+    assert [ev.seq for ev in store.events(sid, chunk=3, last_seq=6)] == list(range(7))
+    assert store.chunk_ranges(sid, avg_frame_bytes=1 << 30, last_seq=99) == [(0, 10)]
+    for fast in (True, False):
+        chunks = list(store.read_chunks(sid, last_seq=4, fast=fast))
+        assert [int(s) for c in chunks for s in c.seq] == [0, 1, 2, 3, 4]
+    reader = store.chunk_reader(workers=2)
+    got = list(reader.map([("a", sid, 0, 5), ("b", sid, 5, 10), ("c", sid, 3, 3)]))
+    assert [k for k, _ in got] == ["a", "b", "c"] and got[2][1] is None
+    assert [len(c) for _, c in got[:2] if c is not None] == [5, 5]
+    rec, events = store.session(sid), list(store.events(sid))
+    assert not store.import_session(rec, events)
+    assert store.schema_revision() == store.head_revision() == SHIPPED_HEAD
+    assert (store.sqlite_path() is None) == db_url.startswith("postgresql")
+    rules = session_field_rules()
+    assert rules["label"].max_length == 255 and rules["label"].nullable
+    assert not rules["status"].nullable and rules["headers"].max_length is None
+    store.close()

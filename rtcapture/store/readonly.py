@@ -16,8 +16,8 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
 
 from ..errors import StoreError, first_line
 from ..protocol import redact_url
-from ..store import Store
-from ..store.db import SHIPPED_HEAD, SQLITE_BUSY_TIMEOUT_S, make_engine
+from .db import SHIPPED_HEAD, SQLITE_BUSY_TIMEOUT_S, make_engine
+from .store import Store
 
 
 def _sqlite_readonly(path: Path):  # type: ignore[no-untyped-def]

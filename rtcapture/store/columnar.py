@@ -1,12 +1,11 @@
 """Reading a session's events in columnar chunks, fast enough for bulk exports.
 
-``Store.events`` yields one record per row, which tops out near 100,000 rows/s. Exports
-read the same rows as :class:`RawChunk` s: numeric columns as numpy arrays, string columns
-as Arrow arrays, and every frame's bytes concatenated into one buffer. On SQLite the rows
-are aggregated inside SQLite (one result row per chunk: each column one string, the
-frames one blob, audio already cut out), so no Python object is made per row; other
-databases stream rows through SQLAlchemy Core. Both paths give identical chunks, and the
-SQLite path falls back to the generic one for a chunk it cannot vouch for.
+``Store.events`` yields one record per row, which tops out near 100,000 rows/s. Bulk
+readers get the same rows as :class:`RawChunk` s instead. On SQLite the rows are aggregated
+inside SQLite (one result row per chunk: each column one string, the frames one blob, audio
+already cut out when the caller passes an :class:`AudioCut`), so no Python object is made
+per row; other databases stream rows through SQLAlchemy Core. Both paths give identical
+chunks, and the SQLite path falls back to the generic one for a chunk it cannot vouch for.
 """
 
 from __future__ import annotations
@@ -17,15 +16,14 @@ import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 
-from ..store.models import Event
-from .payload import finish_sql_rows, replace_rows, strip_sql
+from .chunks import AudioCut, RawChunk, replace_rows
+from .models import Event
 
 T = TypeVar("T")
 
@@ -38,38 +36,6 @@ MAX_CHUNK_ROWS = 16384
 _INT_COLUMNS = ("seq", "t_ns", "wall_ns", "size_bytes", "audio_bytes", "delivered")
 _STR_COLUMNS = ("direction", "type", "event_id", "item_id", "response_id", "call_id",
                 "parse_error")
-
-
-@dataclass
-class RawChunk:
-    """Consecutive events of one session, column by column."""
-
-    seq: np.ndarray
-    t_ns: np.ndarray
-    wall_ns: np.ndarray
-    size_bytes: np.ndarray
-    """Length of each stored frame."""
-    audio_bytes: np.ndarray
-    delivered: np.ndarray
-    """False where the recorder marked the frame as not delivered to its peer (booleans)."""
-    direction: pa.Array
-    type: pa.Array
-    event_id: pa.Array
-    item_id: pa.Array
-    response_id: pa.Array
-    call_id: pa.Array
-    parse_error: pa.Array
-    data: bytes
-    """Every row's bytes, concatenated: the frame, or its audio-stripped form (``stripped``)."""
-    sizes: np.ndarray
-    """Length of each row's bytes in ``data``."""
-    stripped: np.ndarray
-    """True where ``data`` holds the frame with its audio already replaced by the marker."""
-    opcode_binary: dict[int, bool] = field(default_factory=dict)
-    """Row index -> opcode is binary, for rows with a parse error only."""
-
-    def __len__(self) -> int:
-        return len(self.seq)
 
 
 class ChunkMismatch(Exception):
@@ -92,8 +58,8 @@ def _strs(text: str, n: int) -> pa.Array:
     return pa.array(values, pa.string())
 
 
-def _sqlite_query(strip: bool) -> str:
-    rows = f"CAST(group_concat({strip_sql()}, char(30)) AS BLOB)" if strip \
+def _sqlite_query(cut: AudioCut | None) -> str:
+    rows = f"CAST(group_concat({cut.sql}, char(30)) AS BLOB)" if cut is not None \
         else "CAST(group_concat(data, '') AS BLOB)"
     return ("SELECT count(*), " + rows + ", "
             + ", ".join(f"group_concat({c})" for c in _INT_COLUMNS) + ", "
@@ -113,9 +79,9 @@ def _split_rows(blob: bytes, n: int) -> tuple[bytes, np.ndarray]:
     return blob.replace(b"\x1e", b""), np.diff(bounds) - 1
 
 
-def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
+def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, cut: AudioCut | None
                   ) -> RawChunk | None:
-    row = cursor.execute(_sqlite_query(strip), (session_id, lo, hi)).fetchone()
+    row = cursor.execute(_sqlite_query(cut), (session_id, lo, hi)).fetchone()
     n = int(row[0])
     if n == 0:
         return None
@@ -126,18 +92,19 @@ def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
         raise ChunkMismatch("rows out of order")
     errors = strs[-1].is_valid().to_numpy(zero_copy_only=False)
     missing = np.flatnonzero(errors)
-    if strip:  # the SQL cut audio rows short of their base64; error rows come empty
+    if cut is not None:  # the SQL cut audio rows short of their base64; error rows come empty
         data, sizes = _split_rows(blob, n)
-        data, sizes, stripped = finish_sql_rows(data, sizes, size_bytes, audio_bytes)
+        data, sizes, stripped = cut.finish(data, sizes, size_bytes, audio_bytes)
         stripped &= ~errors
     else:
         data, sizes = blob, size_bytes
         stripped = np.zeros(n, dtype=bool)
     if int(sizes.sum()) != len(data):
         raise ChunkMismatch("row bytes")
-    chunk = RawChunk(seq, t_ns, wall_ns, size_bytes, audio_bytes, delivered != 0, *strs,
-                     data=data,
-                     sizes=sizes, stripped=stripped)
+    direction, etype, event_id, item_id, response_id, call_id, parse_error = strs
+    chunk = RawChunk(seq, t_ns, wall_ns, size_bytes, audio_bytes, delivered != 0, direction,
+                     etype, event_id, item_id, response_id, call_id, parse_error,
+                     data=data, sizes=sizes, stripped=stripped)
     if len(missing):
         frames: dict[int, bytes] = {}
         for i in missing.tolist():
@@ -149,7 +116,7 @@ def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
     return chunk
 
 
-def _generic_chunk(conn: Any, session_id: str, lo: int, hi: int) -> RawChunk | None:
+def _generic_chunk(conn: Connection, session_id: str, lo: int, hi: int) -> RawChunk | None:
     cols = [Event.seq, Event.t_ns, Event.wall_ns, Event.audio_bytes, Event.direction,
             Event.type, Event.event_id, Event.item_id, Event.response_id, Event.call_id,
             Event.parse_error, Event.opcode, Event.data, Event.delivered]
@@ -177,27 +144,20 @@ def _generic_chunk(conn: Any, session_id: str, lo: int, hi: int) -> RawChunk | N
     return chunk
 
 
-def seq_bounds(engine: Engine, session_id: str) -> tuple[int, int]:
+def seq_bounds(conn: Connection, session_id: str) -> tuple[int, int]:
     """(first seq, last seq) of a session, from the index; (0, -1) when it has no events."""
     # Two scalar subqueries: SQLite answers a lone min() or max() from the index, but
     # scans every row of the session when one SELECT asks for both.
     where = Event.session_id == session_id
     first = select(func.min(Event.seq)).where(where).scalar_subquery()
     last = select(func.max(Event.seq)).where(where).scalar_subquery()
-    with engine.connect() as conn:
-        lo, hi = conn.execute(select(first, last)).one()
+    lo, hi = conn.execute(select(first, last)).one()
     return (0, -1) if lo is None else (int(lo), int(hi))
 
 
-def chunk_ranges(engine: Engine, session_id: str, *, avg_frame_bytes: float | None = None,
-                 last_seq: int | None = None) -> list[tuple[int, int]]:
-    """``[lo, hi)`` seq ranges covering a session, each about ``TARGET_CHUNK_BYTES`` of frames.
-
-    ``last_seq`` stops there, so a session still being recorded gives a consistent prefix.
-    """
-    first, last = seq_bounds(engine, session_id)
-    if last_seq is not None:
-        last = min(last, last_seq)
+def chunk_ranges(first: int, last: int, avg_frame_bytes: float | None
+                 ) -> list[tuple[int, int]]:
+    """``[lo, hi)`` seq ranges covering ``first..last``, each about ``TARGET_CHUNK_BYTES``."""
     if last < first:
         return []
     per_row = avg_frame_bytes if avg_frame_bytes and avg_frame_bytes > 0 else DEFAULT_FRAME_BYTES
@@ -205,38 +165,18 @@ def chunk_ranges(engine: Engine, session_id: str, *, avg_frame_bytes: float | No
     return [(lo, min(lo + span, last + 1)) for lo in range(first, last + 1, span)]
 
 
-def _read(conn: Any, session_id: str, lo: int, hi: int, strip: bool, fast: bool
-          ) -> RawChunk | None:
+def read_range(conn: Connection, session_id: str, lo: int, hi: int, cut: AudioCut | None,
+               fast: bool) -> RawChunk | None:
     """One range: the SQLite aggregate reader when it can vouch for it, else the generic one."""
     if fast and conn.dialect.name == "sqlite":
-        cursor = conn.connection.driver_connection.cursor()
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         try:
-            return _sqlite_chunk(cursor, session_id, lo, hi, strip)
+            return _sqlite_chunk(cursor, session_id, lo, hi, cut)
         except (ChunkMismatch, ValueError, UnicodeDecodeError):
             pass
         finally:
             cursor.close()
     return _generic_chunk(conn, session_id, lo, hi)
-
-
-def read_chunks(engine: Engine, session_id: str, *, strip_audio: bool = False,
-                last_seq: int | None = None, fast: bool = True,
-                avg_frame_bytes: float | None = None) -> Iterator[RawChunk]:
-    """A session's events in ``seq`` order, as chunks of bounded size, on this thread.
-
-    ``strip_audio`` lets the SQLite reader replace audio base64 by its marker while reading
-    (rows it could not handle come back as raw frames with ``stripped`` false);
-    ``fast=False`` forces the generic reader (tests compare the two).
-    """
-    ranges = chunk_ranges(engine, session_id, avg_frame_bytes=avg_frame_bytes,
-                          last_seq=last_seq)
-    if not ranges:
-        return
-    with engine.connect() as conn:
-        for lo, hi in ranges:
-            chunk = _read(conn, session_id, lo, hi, strip_audio, fast)
-            if chunk is not None:
-                yield chunk
 
 
 class ChunkReader:
@@ -246,15 +186,15 @@ class ChunkReader:
     core the reading overlaps with encoding and writing the previous chunks.
     """
 
-    def __init__(self, engine: Engine, *, strip_audio: bool, workers: int = 2, ahead: int = 3,
-                 fast: bool = True) -> None:
-        self.engine, self.strip, self.fast = engine, strip_audio, fast
+    def __init__(self, engine: Engine, *, cut: AudioCut | None, workers: int = 2,
+                 ahead: int = 3, fast: bool = True) -> None:
+        self.engine, self.cut, self.fast = engine, cut, fast
         self.workers, self.ahead = workers, max(ahead, workers)
 
     def map(self, tasks: Iterable[tuple[T, str, int, int]]) -> Iterator[tuple[T, RawChunk | None]]:
         """``(key, session id, lo, hi)`` tasks -> ``(key, chunk or None)``, in task order."""
-        idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        opened: list[Any] = []
+        idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
+        opened: list[Connection] = []
         lock = threading.Lock()
 
         def work(session_id: str, lo: int, hi: int) -> RawChunk | None:
@@ -265,7 +205,7 @@ class ChunkReader:
                 with lock:
                     opened.append(conn)
             try:
-                return _read(conn, session_id, lo, hi, self.strip, self.fast) if hi > lo \
+                return read_range(conn, session_id, lo, hi, self.cut, self.fast) if hi > lo \
                     else None
             finally:
                 idle.put(conn)
