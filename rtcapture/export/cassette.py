@@ -214,14 +214,18 @@ class _Frame:
     delivered: bool
 
 
+def _count(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"'{name}' must be a non-negative integer")
+    return value
+
+
 def _frame(obj: Any) -> _Frame:
     """A frame record's values (ValueError when malformed)."""
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
-    seq, t_ns = obj.get("seq"), obj.get("t_ns")
-    for name, value in (("seq", seq), ("t_ns", t_ns)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"'{name}' must be a non-negative integer")
+    seq, t_ns = _count(obj, "seq"), _count(obj, "t_ns")
     direction, opcode = obj.get("direction"), obj.get("opcode")
     if direction not in (Direction.CLIENT.value, Direction.SERVER.value):
         raise ValueError("'direction' must be 'client' or 'server'")
@@ -342,8 +346,8 @@ def _records(path: Path, session_id: str) -> Iterator[EventRecord]:
     _, _, frames = _read(path)
     tally = SessionTally()
     for _, f in frames:
-        ev = tally.build(session_id, f.seq, f.direction, f.t_ns, f.wall_ns, f.opcode, f.data,
-                         delivered=f.delivered)
+        ev = tally.build(session_id, f.seq, Direction(f.direction), f.t_ns, f.wall_ns,
+                         Opcode(f.opcode), f.data, delivered=f.delivered)
         ev.parse_error = f.parse_error
         yield ev
 

@@ -15,7 +15,7 @@ import json
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -135,9 +135,10 @@ def _sqlite_chunk(cursor: Any, session_id: str, lo: int, hi: int, strip: bool
         stripped = np.zeros(n, dtype=bool)
     if int(sizes.sum()) != len(data):
         raise ChunkMismatch("row bytes")
-    chunk = RawChunk(seq, t_ns, wall_ns, size_bytes, audio_bytes, delivered != 0, *strs,
-                     data=data,
-                     sizes=sizes, stripped=stripped)
+    direction, etype, event_id, item_id, response_id, call_id, parse_error = strs
+    chunk = RawChunk(seq, t_ns, wall_ns, size_bytes, audio_bytes, delivered != 0, direction,
+                     etype, event_id, item_id, response_id, call_id, parse_error,
+                     data=data, sizes=sizes, stripped=stripped)
     if len(missing):
         frames: dict[int, bytes] = {}
         for i in missing.tolist():
@@ -251,7 +252,8 @@ class ChunkReader:
         self.engine, self.strip, self.fast = engine, strip_audio, fast
         self.workers, self.ahead = workers, max(ahead, workers)
 
-    def map(self, tasks: Iterable[tuple[T, str, int, int]]) -> Iterator[tuple[T, RawChunk | None]]:
+    def map(self, tasks: Iterable[tuple[T, str, int, int]]
+            ) -> Generator[tuple[T, RawChunk | None], None, None]:
         """``(key, session id, lo, hi)`` tasks -> ``(key, chunk or None)``, in task order."""
         idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         opened: list[Any] = []
