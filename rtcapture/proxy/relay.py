@@ -14,7 +14,7 @@ import errno
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol as TypingProtocol
@@ -137,13 +137,13 @@ class Relay:
     def other(self, leg: Leg) -> Leg | None:
         return self.upstream if leg is self.client else self.client
 
-    def _select_subprotocol(self, offered: list[Subprotocol]) -> Subprotocol | None:
+    def _select_subprotocol(self, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         chosen = self.upstream_subprotocol
         return Subprotocol(chosen) if chosen is not None and chosen in offered else None
 
     # events ---------------------------------------------------------------------------
 
-    def on_events(self, leg: Leg, events: list[object]) -> None:
+    def on_events(self, leg: Leg, events: Sequence[object]) -> None:
         other = self.other(leg)
         for event in events:
             if isinstance(event, Frame):
@@ -311,7 +311,7 @@ class Relay:
 
     offered_subprotocols = staticmethod(offered_subprotocols)
 
-    def _reject(self, status: int, reason: str, body: bytes | None = None,
+    def _reject(self, status: int, reason: str, body: bytes | bytearray | None = None,
                 content_type: str | None = None) -> None:
         """Answer the client with an HTTP error; the session is recorded as failed."""
         client = self.client

@@ -152,10 +152,10 @@ class Replayer:
                                                          self._first_answer_check)
         try:
             await asyncio.wait({sender})
-            if not sender.cancelled() and (exc := sender.exception()) is not None:
-                if not isinstance(exc, ReplayFailed):
-                    raise exc
-                self.result.failure = str(exc)
+            if not sender.cancelled() and (error := sender.exception()) is not None:
+                if not isinstance(error, ReplayFailed):
+                    raise error
+                self.result.failure = str(error)
         finally:
             sender.cancel()
             watchdog.cancel()

@@ -196,7 +196,8 @@ class RecordedCall:
                 else:
                     self.pending[other].append(message)
             binary = isinstance(message, bytes)
-            data = message if binary else message.encode("utf-8", "surrogatepass")
+            data = message if isinstance(message, bytes) \
+                else message.encode("utf-8", "surrogatepass")
             self.sink.frame(self.no, self.next_seq(), side is Direction.SERVER, binary,
                             delivered, t_ns, self.t0_wall_ns + t_ns, data)
             self.frames += 1
