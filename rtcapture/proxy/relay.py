@@ -33,7 +33,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI
 
-from ..protocol import Direction
+from ..protocol import ClosedBy, Direction
 from .handshake import (
     TOKEN_SUBPROTOCOL,
     RepeatedHeader,
@@ -87,7 +87,7 @@ class CloseInfo:
 
     code: int | None = None
     reason: str | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
     status_reason: str | None = None
 
 
@@ -179,7 +179,7 @@ class Relay:
             self._record_unfinished(leg)
             rcvd = leg.proto.close_rcvd
             if self.close.closed_by is None:
-                self.close.closed_by = str(leg.side)
+                self.close.closed_by = ClosedBy(leg.side)
                 self.close.code = rcvd.code if rcvd else None
                 self.close.reason = rcvd.reason if rcvd else None
             if other is not None:
@@ -197,7 +197,7 @@ class Relay:
         self._record_unfinished(leg)
         sent = leg.proto.close_sent
         if self.close.closed_by is None and sent is not None and sent.code != 1006:
-            self.close.closed_by = "recorder"
+            self.close.closed_by = ClosedBy.RECORDER
             self.close.code, self.close.reason = sent.code, sent.reason
             self.close.status_reason = f"{leg.side} sent an invalid frame: {sent.reason}"
         if other is not None and sent is not None:
@@ -205,7 +205,7 @@ class Relay:
 
     def note_keepalive_timeout(self, leg: Leg) -> None:
         if self.close.closed_by is None:
-            self.close.closed_by = "recorder"
+            self.close.closed_by = ClosedBy.RECORDER
             self.close.code, self.close.reason = 1011, f"{leg.side} keepalive ping timeout"
 
     def on_lost(self, leg: Leg) -> None:
@@ -215,7 +215,7 @@ class Relay:
             self._upstream_handshake_failed("upstream closed the connection during the handshake")
         if self.close.closed_by is None and self.request is not None and (
                 other is None or other.is_open or other.transport is None):
-            self.close.closed_by = str(leg.side)
+            self.close.closed_by = ClosedBy(leg.side)
             self.close.code, self.close.reason = 1006, "connection lost"
         if other is not None and other.is_open:
             if leg.side is Direction.SERVER:
@@ -418,7 +418,7 @@ class Relay:
     def shutdown(self, reason: str = "recorder shutting down") -> None:
         """Close both legs (Ctrl-C)."""
         if self.close.closed_by is None:
-            self.close.closed_by = "recorder"
+            self.close.closed_by = ClosedBy.RECORDER
             self.close.code, self.close.reason = 1001, reason
         for leg in (self.client, self.upstream):
             if leg is not None:

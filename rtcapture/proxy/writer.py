@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import RtcaptureError, first_line
-from ..protocol import Flavour, Opcode, flavour_from_path
+from ..protocol import ClosedBy, Opcode, flavour_from_path
 from ..store.records import EventRecord, SessionRecord, Status
 from ..store.store import HEARTBEAT_S, Store, StoreUnavailable, open_store
 from .controls import Begin, Config, Control, End, Media, Opened, Shutdown
@@ -181,9 +181,9 @@ class Writer:
         )
         live = _Live(rec)
         if fields.flavour:
-            live.tally.flavour.handshake = Flavour(fields.flavour)
+            live.tally.flavour.handshake = fields.flavour
         live.tally.flavour.path_hint = flavour_from_path(rec.path or "")
-        rec.flavour = str(live.tally.flavour.flavour)
+        rec.flavour = live.tally.flavour.flavour
         self.live[msg.no] = live
         self.flush()  # frames of earlier sessions first, then this row
         try:
@@ -321,7 +321,7 @@ class Writer:
         self.save_unsaved(try_now=True)
         ended = datetime.now(UTC)
         for no in list(self.live):
-            self._end(End(no, ended, Status.INCOMPLETE, reason, closed_by="recorder"))
+            self._end(End(no, ended, Status.INCOMPLETE, reason, closed_by=ClosedBy.RECORDER))
 
 
 def _again_on_disconnect(call: Any, *args: Any, **kwargs: Any) -> Any:

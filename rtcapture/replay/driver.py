@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .. import __version__
-from ..protocol import RESPONSE_DONE, Direction, Opcode, sniff_type
+from ..protocol import RESPONSE_DONE, ClosedBy, Direction, Opcode, sniff_type
 from .idmap import IdMap, id_values, rewrite_frame
 from .plan import (
     EventKey,
@@ -73,7 +73,7 @@ class ReplayResult:
     subprotocol: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
     id_map: dict[str, str] = field(default_factory=dict)
 
     def note(self, text: str) -> None:
@@ -225,9 +225,9 @@ class Replayer:
             pass
         finally:
             if not self._closing:
-                self.result.closed_by = "server"
+                self.result.closed_by = ClosedBy.SERVER
             elif self.result.closed_by is None:
-                self.result.closed_by = "client"
+                self.result.closed_by = ClosedBy.CLIENT
             self.result.close_code = ws.close_code
             self.result.close_reason = ws.close_reason
             self._closed.set()

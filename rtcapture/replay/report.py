@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from ..protocol import redact_text
+from ..protocol import ClosedBy, redact_text
 from ..render import session_json
 from .diff import Difference, DiffOptions, DiffResult
 from .digest import ResponseDigest, SessionDigest
@@ -40,7 +40,7 @@ class ReplayInfo:
     endpoint_error: str | None = None
     connected: bool = True
     close_code: int | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
 
     @property
     def ids_translated(self) -> int:

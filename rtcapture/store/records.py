@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from ..protocol.events import ClosedBy, Flavour, Transport
+
 
 class Status(StrEnum):
     """Lifecycle of a recorded session."""
@@ -22,19 +24,19 @@ class SessionRecord:
 
     id: str
     started: datetime
-    status: str = Status.OPEN
+    status: Status = Status.OPEN
     ended: datetime | None = None
     upstream_url: str | None = None
     path: str | None = None
     model: str | None = None
     client_addr: str | None = None
-    flavour: str = "ga"
+    flavour: Flavour = Flavour.GA
     headers: list[tuple[str, str]] = field(default_factory=list)
     subprotocols: list[str] = field(default_factory=list)
     subprotocol: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
     status_reason: str | None = None
     label: str | None = None
     replay_of: str | None = None
@@ -46,8 +48,7 @@ class SessionRecord:
     input_audio_ms: float = 0.0
     output_audio_ms: float = 0.0
     lost_frames: int = 0
-    transport: str = "websocket"
-    """``websocket`` or ``webrtc``."""
+    transport: Transport = Transport.WEBSOCKET
 
     @property
     def duration_s(self) -> float | None:

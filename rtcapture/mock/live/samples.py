@@ -26,7 +26,15 @@ import numpy as np
 
 from ...codec import encode_samples
 from ...export.cassette import write_cassette
-from ...protocol import G711_ULAW, AudioFormat, Flavour, Opcode, live, redact_headers
+from ...protocol import (
+    G711_ULAW,
+    AudioFormat,
+    ClosedBy,
+    Flavour,
+    Opcode,
+    live,
+    redact_headers,
+)
 from ...proxy.ingest import SessionTally
 from ...store import EventRecord, SessionRecord, Status, open_store
 from ..scenario import parse_scenario
@@ -173,7 +181,7 @@ def build_session(sample: LiveSample, index: int, player: Player
         ended=started + timedelta(microseconds=(player.t_ns + 1_000_000) // 1000),
         upstream_url="ws://127.0.0.1:8800", path=PATH, model=MODEL,
         client_addr="127.0.0.1:50000", headers=headers, close_code=1000, close_reason="",
-        closed_by="server", label=label)
+        closed_by=ClosedBy.SERVER, label=label)
     for key, value in tally.totals().items():
         setattr(rec, key, value)
     return rec, events
