@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
 from ..errors import RtcaptureError, first_line
-from ..protocol import ClosedBy, Opcode, flavour_from_path
+from ..protocol import ClosedBy, Direction, Opcode, flavour_from_path
 from ..store.records import EventRecord, SessionRecord, Status
 from ..store.store import HEARTBEAT_S, Store, StoreUnavailable, open_store
 from .controls import Begin, Config, Control, End, Media, Opened, Shutdown
@@ -152,13 +152,14 @@ class Writer:
             case Config() | Shutdown():
                 raise ValueError(f"unexpected {msg.OP} record")
 
-    def _frame(self, msg: FrameMsg, opcode: str | None = None) -> None:
+    def _frame(self, msg: FrameMsg, opcode: Opcode | None = None) -> None:
         live = self.live.get(msg.session_no)
         if live is None:
             return
-        ev = live.tally.build(live.record.id, msg.seq, "server" if msg.server else "client",
+        ev = live.tally.build(live.record.id, msg.seq,
+                              Direction.SERVER if msg.server else Direction.CLIENT,
                               msg.t_ns, msg.wall_ns,
-                              opcode or ("binary" if msg.binary else "text"),
+                              opcode or (Opcode.BINARY if msg.binary else Opcode.TEXT),
                               msg.data, msg.delivered)
         if msg.incomplete:
             ev.parse_error = INCOMPLETE_MESSAGE

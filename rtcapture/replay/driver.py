@@ -36,7 +36,7 @@ from .plan import (
 )
 from .target import TargetPlan
 
-FrameSink = Callable[[str, int, str, bytes], None]
+FrameSink = Callable[[Direction, int, Opcode, bytes], None]
 """Receives (direction, t_ns, opcode, data) for every frame sent or received."""
 
 _MAX_NOTES = 20

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from ..protocol.events import ClosedBy, Flavour, Transport
+from ..protocol.events import ClosedBy, Direction, Flavour, Opcode, Transport
 
 
 class Status(StrEnum):
@@ -63,10 +63,10 @@ class EventRecord:
 
     session_id: str
     seq: int
-    direction: str
+    direction: Direction
     t_ns: int
     wall_ns: int
-    opcode: str
+    opcode: Opcode
     data: bytes
     type: str | None = None
     event_id: str | None = None

@@ -30,6 +30,7 @@ from ...protocol import (
     G711_ULAW,
     AudioFormat,
     ClosedBy,
+    Direction,
     Flavour,
     Opcode,
     live,
@@ -56,7 +57,7 @@ class Player:
     """Drives the mock like a client streaming real-time audio, on a virtual clock."""
 
     conn: LiveMockConnection
-    frames: list[tuple[str, int, bytes]] = field(default_factory=list)
+    frames: list[tuple[Direction, int, bytes]] = field(default_factory=list)
     t_ns: int = 0
     base_ns: int = 0
     """Where the next stretch of audio starts (audio streams without gaps in between)."""
@@ -65,13 +66,13 @@ class Player:
         """One client event; the server events it caused."""
         data = json.dumps(event, separators=(",", ":")).encode()
         self.t_ns += 1000
-        self.frames.append(("client", self.t_ns, data))
+        self.frames.append((Direction.CLIENT, self.t_ns, data))
         before = len(self.conn.sent)
         await self.conn.on_frame(data.decode())
         out = []
         for raw in self.conn.sent[before:]:
             self.t_ns += 1000
-            self.frames.append(("server", self.t_ns, raw))
+            self.frames.append((Direction.SERVER, self.t_ns, raw))
             out.append(json.loads(raw))
         return out
 
