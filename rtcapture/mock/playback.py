@@ -50,7 +50,7 @@ class Cue:
     ref_client: int | None
     """Index of the client frame right before it in the recording, when that is the
     nearest preceding frame of the two directions; the gap is measured from its arrival."""
-    opcode: str
+    opcode: Opcode
     data: bytes
 
 

@@ -60,7 +60,7 @@ class ReplayRecorder:
         self._queue.put((self._seq, direction, t_ns, time.time_ns(), opcode, data))
         self._seq += 1
 
-    def finish(self, status: str = Status.CLOSED, status_reason: str | None = None,
+    def finish(self, status: Status = Status.CLOSED, status_reason: str | None = None,
                **fields: Any) -> None:
         """Flush everything, then store the session's end, totals and ``fields``."""
         if self._thread is not None:
