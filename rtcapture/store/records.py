@@ -20,7 +20,11 @@ class Status(StrEnum):
 
 @dataclass(slots=True)
 class SessionRecord:
-    """A session's metadata, secrets already redacted."""
+    """A session's metadata, secrets already redacted.
+
+    The closed sets are :class:`~enum.StrEnum` fields; a record read back from a database or
+    a cassette may hold the stored strings instead, which compare equal to the members (so
+    compare with ``==``, never ``is``)."""
 
     id: str
     started: datetime
@@ -59,7 +63,8 @@ class SessionRecord:
 
 @dataclass(slots=True)
 class EventRecord:
-    """One stored frame: raw bytes plus what the parser found in it."""
+    """One stored frame: raw bytes plus what the parser found in it (``direction`` and
+    ``opcode`` read back from a database are their strings, equal to the members)."""
 
     session_id: str
     seq: int
