@@ -80,9 +80,9 @@ class _LiveWalk:
             if fmt is not None and self.input is None and self.output is None:
                 self.fmt = fmt
         elif etype in live.SPEAKER_OF and direction == Direction.SERVER:
-            event = decode_event(data)
-            if event is not None:
-                self.deltas.append((seq, {k: event.get(k) for k in (
+            delta = decode_event(data)
+            if delta is not None:
+                self.deltas.append((seq, {k: delta.get(k) for k in (
                     "type", "delta", "start_ms", "end_ms")}))
         elif (etype == live.INPUT_APPEND and direction == Direction.CLIENT) or (
                 etype == live.OUTPUT_AUDIO_DELTA and direction == Direction.SERVER):

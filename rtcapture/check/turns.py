@@ -223,7 +223,7 @@ class ServerError:
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
-    call_id: str
+    call_id: str | None
     response_id: str | None
     done_t: float
     output_t: float | None
@@ -564,7 +564,7 @@ class TurnAnalyzer:
                 self._outputs[call] = t
 
     def _error(self, ev: EventRecord, event: dict[str, Any], t: float) -> None:
-        err = event.get("error") if isinstance(event.get("error"), dict) else {}
+        err = raw if isinstance(raw := event.get("error"), dict) else {}
         code, msg, eid = err.get("code"), err.get("message"), err.get("event_id")
         eid = eid if isinstance(eid, str) else None
         etype = self._client_events.get(eid or "", (None, 0.0))[0]
@@ -591,7 +591,7 @@ class TurnAnalyzer:
         rows.sort(key=lambda r: _sort_key(r))
         return [_renumber(r, i) for i, r in enumerate(rows)]
 
-    def _row(self, n: int, reply: Reply, speech: list[tuple[float | None, float | None]]
+    def _row(self, n: int, reply: Reply, speech: Sequence[tuple[float | None, float | None]]
              ) -> Turn:
         user = reply.user
         heard_t = reply.first_heard_t

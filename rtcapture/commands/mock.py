@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 import ssl
+import sys
 from collections.abc import Sequence
 
 import click
@@ -36,7 +37,7 @@ async def _serve(app: AppContext, host: str, port: int, *, scenario: Scenario | 
         raise listen_failure(host, port, exc) from None
     try:
         click.echo(f"mock listening on {mock.url}", nl=True)
-        click.get_text_stream("stdout").flush()
+        sys.stdout.flush()
         app.info(f"point a client at {mock.url}/v1/realtime?model=gpt-realtime "
                  "(any key works); Ctrl-C to stop")
         await stop.wait()

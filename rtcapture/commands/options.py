@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
+
+if TYPE_CHECKING:
+    from ..errors import UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -49,7 +52,7 @@ class Header(click.ParamType):
         return name.strip(), text.strip()
 
 
-def listen_failure(host: str, port: int, exc: OSError) -> click.ClickException:
+def listen_failure(host: str, port: int, exc: OSError) -> UsageError:
     """The one-line error for a socket that cannot listen; a port in use gets the hint
     to let the system pick one."""
     import errno

@@ -42,7 +42,8 @@ def serve_cmd(app: AppContext, listen: tuple[str, int], token: str | None) -> No
         store.close()
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
-    shown = f"[{bound_host}]" if ":" in str(bound_host) else bound_host
+    host_text = str(bound_host)  # an AF_INET or AF_INET6 address: a str already
+    shown = f"[{host_text}]" if ":" in host_text else host_text
     click.echo(f"rtcapture serving on http://{shown}:{bound_port}/", err=False)
     app.info("read-only; Ctrl-C to stop")
 

@@ -81,7 +81,9 @@ class RealtimeClient(Protocol):
     name: str
     """Shown in the demo's tour ("openai SDK", "built-in client")."""
     flavour: Flavour
-    clock: Clock
+
+    @property
+    def clock(self) -> Clock: ...
 
     async def send(self, event: Event) -> None: ...
 

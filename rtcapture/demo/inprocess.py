@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ..mock.connection import MockConnection
 from ..mock.scenario import Scenario
-from ..protocol import Direction, Flavour, is_delta_type, parse_frame
+from ..protocol import ClosedBy, Direction, Flavour, is_delta_type, parse_frame
 from .client import Event, FlowError, VirtualClock
 
 SERVER_STEP_MS = 1.0
@@ -66,7 +66,7 @@ class InProcessClient:
         self.frames: list[LoggedFrame] = []
         self.close_code: int | None = None
         self.close_reason: str | None = None
-        self.closed_by: str | None = None
+        self.closed_by: ClosedBy | None = None
         self._unread: deque[tuple[LoggedFrame, Event]] = deque()
         self._arrived = asyncio.Event()
         self._delta_seen: set[str] = set()
@@ -99,7 +99,7 @@ class InProcessClient:
 
     def _server_closed(self, code: int, reason: str) -> None:
         if self.closed_by is None:
-            self.closed_by, self.close_code, self.close_reason = "server", code, reason
+            self.closed_by, self.close_code, self.close_reason = ClosedBy.SERVER, code, reason
         self._arrived.set()
 
     # ------------------------------------------------------------------ client side
@@ -151,11 +151,12 @@ class InProcessClient:
         lost = {id(frame) for frame, _ in self._unread}
         self.frames = [f for f in self.frames if id(f) not in lost]
         self._unread.clear()
-        self.closed_by, self.close_code, self.close_reason = "server", 1006, "connection lost"
+        self.closed_by, self.close_code = ClosedBy.SERVER, 1006
+        self.close_reason = "connection lost"
         await self.conn.shutdown()
 
     async def close(self) -> None:
         """A normal close by the client (1000)."""
         if self.closed_by is None:
-            self.closed_by, self.close_code, self.close_reason = "client", 1000, ""
+            self.closed_by, self.close_code, self.close_reason = ClosedBy.CLIENT, 1000, ""
         await self.conn.shutdown()

@@ -235,8 +235,8 @@ def _frame(obj: Any, session_id: str) -> EventRecord:
             data = base64.b64decode(obj["data_b64"], validate=True)
         except (binascii.Error, ValueError, TypeError) as exc:
             raise ValueError("'data_b64' is not valid base64") from exc
-    return EventRecord(session_id, seq, direction, t_ns, wall_ns, opcode, data,
-                       parse_error=parse_error, delivered=delivered)
+    return EventRecord(session_id, seq, Direction(direction), t_ns, wall_ns, Opcode(opcode),
+                       data, parse_error=parse_error, delivered=delivered)
 
 
 def _lines(stream: IO[bytes], path: Path) -> Iterator[tuple[int, Any]]:

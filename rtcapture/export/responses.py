@@ -174,7 +174,7 @@ class ResponseTracker:
             self._created(response_id, t_ns, wall_ns, event.get("response"))
         elif etype == RESPONSE_DONE:
             stats = self._get(response_id)
-            body = event.get("response") if isinstance(event.get("response"), dict) else {}
+            body = raw if isinstance(raw := event.get("response"), dict) else {}
             stats.done_t_ns = t_ns
             stats.status = body.get("status") if isinstance(body.get("status"), str) else None
             stats.status_reason = response_status_reason(body)
@@ -207,7 +207,7 @@ class ResponseTracker:
         return self._creates.popleft()
 
     def _drop_refused_create(self, event: dict[str, Any]) -> None:
-        err = event.get("error") if isinstance(event.get("error"), dict) else {}
+        err = raw if isinstance(raw := event.get("error"), dict) else {}
         event_id = err.get("event_id")
         for create in self._creates:
             if event_id is not None and create.event_id == event_id:

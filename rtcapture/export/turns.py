@@ -13,6 +13,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..check.turns import Batch, TurnAnalyzer, batch_of
+from ..protocol import Direction, Opcode
 from ..store import EventRecord
 from ..store.chunks import RawChunk
 
@@ -37,8 +38,8 @@ def _take(array: pa.Array, rows: np.ndarray) -> list[str | None]:
 def _event(chunk: RawChunk, i: int, offsets: np.ndarray) -> EventRecord:
     """Row ``i`` as a record (``data`` as read: raw frame, audio possibly cut)."""
     return EventRecord(
-        "", int(chunk.seq[i]), chunk.direction[i].as_py(), int(chunk.t_ns[i]),
-        int(chunk.wall_ns[i]), "text", chunk.data[offsets[i]:offsets[i + 1]],
+        "", int(chunk.seq[i]), Direction(chunk.direction[i].as_py()), int(chunk.t_ns[i]),
+        int(chunk.wall_ns[i]), Opcode.TEXT, chunk.data[offsets[i]:offsets[i + 1]],
         chunk.type[i].as_py(), chunk.event_id[i].as_py(), chunk.item_id[i].as_py(),
         chunk.response_id[i].as_py(), chunk.call_id[i].as_py(), chunk.parse_error[i].as_py(),
         bool(chunk.delivered[i]), int(chunk.audio_bytes[i]))

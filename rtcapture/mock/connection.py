@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -268,7 +269,7 @@ class MockConnection(TurnsMixin):
         raise MockError("invalid_value", "output_audio_buffer.clear is only supported for "
                         "WebRTC and SIP sessions.", "type")
 
-    HANDLERS = {
+    HANDLERS: ClassVar[dict[str, Callable[[Any, dict[str, Any]], Awaitable[None]]]] = {
         SESSION_UPDATE: on_session_update,
         TRANSCRIPTION_SESSION_UPDATE: on_transcription_session_update,
         INPUT_AUDIO_APPEND: on_append,

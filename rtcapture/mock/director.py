@@ -66,7 +66,7 @@ def example_arguments(schema: Any, user_text: str) -> dict[str, Any]:
     """Arguments that satisfy a JSON schema's shape; strings borrow a capitalised word."""
     if not isinstance(schema, dict):
         return {}
-    props = schema.get("properties") if isinstance(schema.get("properties"), dict) else {}
+    props = raw if isinstance(raw := schema.get("properties"), dict) else {}
     words = re.findall(r"\b[A-Z][\w'-]*", user_text)
     proper = words[1:] if len(words) > 1 else words
     out: dict[str, Any] = {}

@@ -107,7 +107,7 @@ def _typed(obj: dict[str, Any], key: str, param: str, kind: type, what: str,
 def want_str(obj: dict[str, Any], key: str, param: str, *, required: bool = False,
              nullable: bool = False) -> str | None:
     """A string field, type-checked."""
-    return _typed(obj, key, param, str, "a string", required, nullable)  # type: ignore[no-any-return]
+    return _typed(obj, key, param, str, "a string", required, nullable)
 
 
 def want_int(obj: dict[str, Any], key: str, param: str, *, required: bool = False,
@@ -153,13 +153,13 @@ def want_bool(obj: dict[str, Any], key: str, param: str) -> bool | None:
 def want_obj(obj: dict[str, Any], key: str, param: str, *, required: bool = False,
              nullable: bool = False) -> dict[str, Any] | None:
     """An object field, type-checked."""
-    return _typed(obj, key, param, dict, "an object", required, nullable)  # type: ignore[no-any-return]
+    return _typed(obj, key, param, dict, "an object", required, nullable)
 
 
 def want_list(obj: dict[str, Any], key: str, param: str, *,
               required: bool = False) -> list[Any] | None:
     """An array field, type-checked."""
-    return _typed(obj, key, param, list, "an array", required, False)  # type: ignore[no-any-return]
+    return _typed(obj, key, param, list, "an array", required, False)
 
 
 def want_enum(obj: dict[str, Any], key: str, param: str, choices: Iterable[str], *,

@@ -11,6 +11,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -49,7 +50,7 @@ class Cue:
     ref_client: int | None
     """Index of the client frame right before it in the recording, when that is the
     nearest preceding frame of the two directions; the gap is measured from its arrival."""
-    opcode: str
+    opcode: Opcode
     data: bytes
 
 
@@ -104,6 +105,10 @@ class PlaybackSession:
             async with self._arrived:
                 self._arrived.notify_all()
 
+    def _joined(self, needs_clients: int) -> bool:
+        """The recording's next step may go: that many client frames came, or the client left."""
+        return len(self.arrivals) >= needs_clients or self.gone
+
     async def run(self) -> None:
         """Send every cue in order, then close as the recording did."""
         reader = asyncio.create_task(self._receive(), name="mock-playback-reader")
@@ -111,8 +116,7 @@ class PlaybackSession:
             ref_local, ref_t_ns = time.monotonic(), 0
             for cue in self.cues:
                 async with self._arrived:
-                    await self._arrived.wait_for(lambda c=cue: len(self.arrivals) >=
-                                                 c.needs_clients or self.gone)
+                    await self._arrived.wait_for(partial(self._joined, cue.needs_clients))
                 if len(self.arrivals) < cue.needs_clients:
                     return  # the client left before the recording's next step
                 if cue.ref_client is not None and cue.ref_client < len(self.client_t_ns):

@@ -19,6 +19,7 @@ from functools import partial
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
+from websockets.typing import Subprotocol
 
 from ..protocol import flavour_from_handshake, live, model_from_path
 from ..store.records import EventRecord
@@ -42,8 +43,9 @@ def offered_subprotocols(headers: Headers) -> list[str]:
             for p in value.split(",") if p.strip()]
 
 
-def _select_subprotocol(connection: ServerConnection, offered: Sequence[str]) -> str | None:
-    return REALTIME_SUBPROTOCOL if REALTIME_SUBPROTOCOL in offered else None
+def _select_subprotocol(connection: ServerConnection, offered: Sequence[Subprotocol]
+                        ) -> Subprotocol | None:
+    return Subprotocol(REALTIME_SUBPROTOCOL) if REALTIME_SUBPROTOCOL in offered else None
 
 
 @dataclass

@@ -14,10 +14,11 @@ import base64
 import contextlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
 
 from ..mock.connection import MockConnection
 from ..mock.errors import MockError
@@ -207,7 +208,8 @@ class MockCall:
         converter = PcmConverter()
         with contextlib.suppress(MediaStreamError):
             while True:
-                frame = await track.recv()
+                # aiortc types recv() for every kind of track; an audio track's are audio
+                frame = cast(AudioFrame, await track.recv())
                 self.inbox.put_nowait(("audio", converter.convert(frame)))
 
     async def _serve(self) -> None:

@@ -71,7 +71,8 @@ def parse_audio_format(value: Any) -> AudioFormat | None:
     if isinstance(value, str):
         return _FORMAT_BY_NAME.get(value)
     if isinstance(value, dict):
-        fmt = _FORMAT_BY_NAME.get(value.get("type")) if isinstance(value.get("type"), str) else None
+        name = value.get("type")
+        fmt = _FORMAT_BY_NAME.get(name) if isinstance(name, str) else None
         if fmt is PCM16 and isinstance(value.get("rate"), int) and value["rate"] > 0:
             return AudioFormat(Encoding.PCM16, value["rate"])
         return fmt

@@ -36,6 +36,20 @@ class Opcode(StrEnum):
     JSON event (``input_audio_buffer.append`` / ``response.output_audio.delta``)."""
 
 
+class ClosedBy(StrEnum):
+    """Who ended a session: one of its two sides, or the recorder between them."""
+
+    CLIENT = "client"
+    SERVER = "server"
+    RECORDER = "recorder"
+
+
+class Transport(StrEnum):
+    """How a session reached the recorder."""
+
+    WEBSOCKET = "websocket"
+    WEBRTC = "webrtc"
+
 
 @dataclass(frozen=True)
 class EventNames:

@@ -146,8 +146,9 @@ def id_source(event: Mapping[str, Any]) -> dict[str, Any] | None:
     event carries them at the top level like Realtime ones: the wrapped Responses event of
     ``response.event``, the backend ``response_id`` of a delegation."""
     event_type = event.get("type")
-    if event_type == RESPONSE_EVENT and isinstance(event.get("event"), dict):
-        return event["event"]
+    wrapped = event.get("event")
+    if event_type == RESPONSE_EVENT and isinstance(wrapped, dict):
+        return wrapped
     if event_type == DELEGATION_CREATED and isinstance(event.get("delegation"), dict):
         return {"response_id": event["delegation"].get("response_id")}
     return None

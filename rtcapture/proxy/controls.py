@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, ClassVar
 
+from ..protocol.events import ClosedBy, Flavour, Transport
 from ..store.records import Status
 
 
@@ -42,11 +43,11 @@ class SessionFields:
     client_addr: str | None = None
     headers: tuple[tuple[str, str], ...] = ()
     subprotocols: tuple[str, ...] = ()
-    flavour: str | None = None
+    flavour: Flavour | None = None
     """The dialect the handshake names, if it names one."""
     label: str | None = None
     replay_of: str | None = None
-    transport: str = "websocket"
+    transport: Transport = Transport.WEBSOCKET
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +95,7 @@ class End:
     status_reason: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
     dropped: dict[str, int] = field(default_factory=dict)
     """Counts and bytes by direction the relay dropped while the store failed."""
     relayed: int | None = None
@@ -134,8 +135,14 @@ def from_wire(obj: dict[str, Any]) -> Control:
         session["started"] = datetime.fromisoformat(session["started"])
         session["headers"] = tuple((str(h[0]), str(h[1])) for h in session.get("headers", ()))
         session["subprotocols"] = tuple(session.get("subprotocols", ()))
+        if session.get("flavour") is not None:
+            session["flavour"] = Flavour(session["flavour"])
+        if "transport" in session:
+            session["transport"] = Transport(session["transport"])
         values["session"] = SessionFields(**session)
     elif kind is End:
         values["ended"] = datetime.fromisoformat(values["ended"])
         values["status"] = Status(values.get("status", Status.CLOSED))
+        if values.get("closed_by") is not None:
+            values["closed_by"] = ClosedBy(values["closed_by"])
     return kind(**values)

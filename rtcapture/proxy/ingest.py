@@ -13,6 +13,7 @@ from ..protocol import (
     STATE_TYPES,
     Direction,
     FlavourTracker,
+    Opcode,
     SessionState,
     audio_payload,
     b64_decoded_len,
@@ -59,11 +60,11 @@ class SessionTally:
     model: str | None = None
     """The model a GPT-Live ``session.start``/``started`` names (Live URLs carry none)."""
 
-    def build(self, session_id: str, seq: int, direction: str, t_ns: int, wall_ns: int,
-              opcode: str, data: bytes, delivered: bool = True) -> EventRecord:
+    def build(self, session_id: str, seq: int, direction: Direction, t_ns: int, wall_ns: int,
+              opcode: Opcode, data: bytes, delivered: bool = True) -> EventRecord:
         """Parse one frame into an event record and update the totals (a large audio frame
         without decoding its audio)."""
-        large = parse_large_frame(data) if len(data) >= LARGE_FRAME and opcode == "text" \
+        large = parse_large_frame(data) if len(data) >= LARGE_FRAME and opcode == Opcode.TEXT \
             else None
         parsed = large[0] if large is not None else parse_frame(data, opcode)
         audio_bytes = 0
@@ -92,8 +93,8 @@ class SessionTally:
             self.server_events += 1
             self.server_bytes += len(data)
         return EventRecord(
-            session_id=session_id, seq=seq, direction=str(direction), t_ns=t_ns,
-            wall_ns=wall_ns, opcode=str(opcode), data=data,
+            session_id=session_id, seq=seq, direction=direction, t_ns=t_ns,
+            wall_ns=wall_ns, opcode=opcode, data=data,
             type=_clean(parsed.type), event_id=_clean(parsed.event_id),
             item_id=_clean(parsed.item_id), response_id=_clean(parsed.response_id),
             call_id=_clean(parsed.call_id), parse_error=_clean(parsed.parse_error),
@@ -109,7 +110,7 @@ class SessionTally:
         """Session fields to store (SessionRecord names)."""
         named = {"model": self.model} if self.model else {}
         return named | {
-            "flavour": str(self.flavour.flavour),
+            "flavour": self.flavour.flavour,
             "client_events": self.client_events,
             "server_events": self.server_events,
             "client_bytes": self.client_bytes,

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from websockets.exceptions import InvalidState, ProtocolError
 from websockets.frames import Frame, Opcode
 from websockets.protocol import CLIENT, OPEN, Protocol
+from websockets.typing import BytesLike
 
 from ..protocol import Direction
 from .outbox import LARGE_FRAME, Outbox
@@ -38,7 +39,7 @@ class Leg(asyncio.Protocol):
         self.lost = False
         self._ping: bytes | None = None
         self._timers: list[asyncio.TimerHandle] = []
-        self._fragments: list[bytes] | None = None
+        self._fragments: list[BytesLike] | None = None
         self._fragment_binary = False
         self._fragment_t_ns = 0
         self._fragment_delivered = True
@@ -240,14 +241,14 @@ class Leg(asyncio.Protocol):
             self.relay.note_keepalive_timeout(self)
             self.abort()
 
-    def pinged(self, data: bytes) -> None:
+    def pinged(self, data: BytesLike) -> None:
         """The protocol answered a ping: count the pong if the peer is not reading."""
         if self._write_paused:
             self._pong_backlog += len(data) + 2
             if self._pong_backlog > PONG_BACKLOG and self._reading:
                 self.update_reading()
 
-    def pong(self, data: bytes) -> None:
+    def pong(self, data: BytesLike) -> None:
         if data == self._ping:
             self._ping = None
 

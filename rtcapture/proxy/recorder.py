@@ -18,6 +18,7 @@ from websockets.uri import WebSocketURI
 
 from ..ids import new_id
 from ..protocol import (
+    ClosedBy,
     Direction,
     flavour_from_handshake,
     model_from_path,
@@ -128,7 +129,7 @@ class SessionRecording:
             client_addr=f"{peer[0]}:{peer[1]}" if peer else None,
             headers=tuple(redact_headers(headers)),
             subprotocols=tuple(redact_subprotocols(offered)),
-            flavour=str(flavour) if flavour else None,
+            flavour=flavour,
             label=rec.label,
         ))
         rec.sink.control(self.begin_msg)
@@ -171,7 +172,7 @@ class SessionRecording:
         rec = self.recorder
         status = Status.FAILED if self.failed_reason is not None else Status.CLOSED
         reason = self.failed_reason if self.failed_reason is not None else info.status_reason
-        if reason is None and rec.stopping and info.closed_by == "recorder":
+        if reason is None and rec.stopping and info.closed_by is ClosedBy.RECORDER:
             reason = STOPPED_REASON
         end = End(
             self.no, datetime.now(UTC), status, reason,

@@ -14,7 +14,7 @@ import errno
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Protocol as TypingProtocol
@@ -33,7 +33,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 from websockets.uri import WebSocketURI
 
-from ..protocol import Direction
+from ..protocol import ClosedBy, Direction
 from .handshake import (
     TOKEN_SUBPROTOCOL,
     RepeatedHeader,
@@ -87,7 +87,7 @@ class CloseInfo:
 
     code: int | None = None
     reason: str | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
     status_reason: str | None = None
 
 
@@ -137,13 +137,13 @@ class Relay:
     def other(self, leg: Leg) -> Leg | None:
         return self.upstream if leg is self.client else self.client
 
-    def _select_subprotocol(self, offered: list[Subprotocol]) -> Subprotocol | None:
+    def _select_subprotocol(self, offered: Sequence[Subprotocol]) -> Subprotocol | None:
         chosen = self.upstream_subprotocol
         return Subprotocol(chosen) if chosen is not None and chosen in offered else None
 
     # events ---------------------------------------------------------------------------
 
-    def on_events(self, leg: Leg, events: list[object]) -> None:
+    def on_events(self, leg: Leg, events: Sequence[object]) -> None:
         other = self.other(leg)
         for event in events:
             if isinstance(event, Frame):
@@ -179,7 +179,7 @@ class Relay:
             self._record_unfinished(leg)
             rcvd = leg.proto.close_rcvd
             if self.close.closed_by is None:
-                self.close.closed_by = str(leg.side)
+                self.close.closed_by = ClosedBy(leg.side)
                 self.close.code = rcvd.code if rcvd else None
                 self.close.reason = rcvd.reason if rcvd else None
             if other is not None:
@@ -197,7 +197,7 @@ class Relay:
         self._record_unfinished(leg)
         sent = leg.proto.close_sent
         if self.close.closed_by is None and sent is not None and sent.code != 1006:
-            self.close.closed_by = "recorder"
+            self.close.closed_by = ClosedBy.RECORDER
             self.close.code, self.close.reason = sent.code, sent.reason
             self.close.status_reason = f"{leg.side} sent an invalid frame: {sent.reason}"
         if other is not None and sent is not None:
@@ -205,7 +205,7 @@ class Relay:
 
     def note_keepalive_timeout(self, leg: Leg) -> None:
         if self.close.closed_by is None:
-            self.close.closed_by = "recorder"
+            self.close.closed_by = ClosedBy.RECORDER
             self.close.code, self.close.reason = 1011, f"{leg.side} keepalive ping timeout"
 
     def on_lost(self, leg: Leg) -> None:
@@ -215,7 +215,7 @@ class Relay:
             self._upstream_handshake_failed("upstream closed the connection during the handshake")
         if self.close.closed_by is None and self.request is not None and (
                 other is None or other.is_open or other.transport is None):
-            self.close.closed_by = str(leg.side)
+            self.close.closed_by = ClosedBy(leg.side)
             self.close.code, self.close.reason = 1006, "connection lost"
         if other is not None and other.is_open:
             if leg.side is Direction.SERVER:
@@ -311,7 +311,7 @@ class Relay:
 
     offered_subprotocols = staticmethod(offered_subprotocols)
 
-    def _reject(self, status: int, reason: str, body: bytes | None = None,
+    def _reject(self, status: int, reason: str, body: bytes | bytearray | None = None,
                 content_type: str | None = None) -> None:
         """Answer the client with an HTTP error; the session is recorded as failed."""
         client = self.client
@@ -418,7 +418,7 @@ class Relay:
     def shutdown(self, reason: str = "recorder shutting down") -> None:
         """Close both legs (Ctrl-C)."""
         if self.close.closed_by is None:
-            self.close.closed_by = "recorder"
+            self.close.closed_by = ClosedBy.RECORDER
             self.close.code, self.close.reason = 1001, reason
         for leg in (self.client, self.upstream):
             if leg is not None:

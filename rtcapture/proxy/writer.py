@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import RtcaptureError, first_line
-from ..protocol import Flavour, Opcode, flavour_from_path
+from ..protocol import ClosedBy, Direction, Opcode, flavour_from_path
 from ..protocol.sniff import LARGE_FRAME
 from ..store import (
     HEARTBEAT_S,
@@ -159,13 +159,14 @@ class Writer:
             case Config() | Shutdown():
                 raise ValueError(f"unexpected {msg.OP} record")
 
-    def _frame(self, msg: FrameMsg, opcode: str | None = None) -> None:
+    def _frame(self, msg: FrameMsg, opcode: Opcode | None = None) -> None:
         live = self.live.get(msg.session_no)
         if live is None:
             return
-        ev = live.tally.build(live.record.id, msg.seq, "server" if msg.server else "client",
+        ev = live.tally.build(live.record.id, msg.seq,
+                              Direction.SERVER if msg.server else Direction.CLIENT,
                               msg.t_ns, msg.wall_ns,
-                              opcode or ("binary" if msg.binary else "text"),
+                              opcode or (Opcode.BINARY if msg.binary else Opcode.TEXT),
                               msg.data, msg.delivered)
         if msg.incomplete:
             ev.parse_error = INCOMPLETE_MESSAGE
@@ -190,9 +191,9 @@ class Writer:
         )
         live = _Live(rec)
         if fields.flavour:
-            live.tally.flavour.handshake = Flavour(fields.flavour)
+            live.tally.flavour.handshake = fields.flavour
         live.tally.flavour.path_hint = flavour_from_path(rec.path or "")
-        rec.flavour = str(live.tally.flavour.flavour)
+        rec.flavour = live.tally.flavour.flavour
         self.live[msg.no] = live
         self.flush()  # frames of earlier sessions first, then this row
         try:
@@ -330,7 +331,7 @@ class Writer:
         self.save_unsaved(try_now=True)
         ended = datetime.now(UTC)
         for no in list(self.live):
-            self._end(End(no, ended, Status.INCOMPLETE, reason, closed_by="recorder"))
+            self._end(End(no, ended, Status.INCOMPLETE, reason, closed_by=ClosedBy.RECORDER))
 
 
 def _again_on_disconnect(call: Any, *args: Any, **kwargs: Any) -> Any:

@@ -81,7 +81,7 @@ def lost_reason(lost: int) -> str:
 
 
 def session_end(totals: Mapping[str, object], *, ended: datetime, lost: int,
-                status: str = Status.CLOSED, status_reason: str | None = None,
+                status: Status = Status.CLOSED, status_reason: str | None = None,
                 **fields: Any) -> dict[str, Any]:
     """The session fields to store when it ends: its totals, ``fields``, and its status. A
     session that closed but lost frames is ``incomplete``, saying how many."""

@@ -7,7 +7,7 @@ Only pytest is imported here; the rest of rtcapture is imported when a fixture i
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -135,6 +135,7 @@ def realtime(request: pytest.FixtureRequest) -> Iterator[Realtime]:
     from ..errors import StoreError
     from .cassette import TestCassette
 
+    problem: str | None
     try:
         settings = _settings(request)
     except ValueError as exc:
@@ -172,7 +173,7 @@ def realtime_mock() -> Iterator[Callable[..., RunningMock]]:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]
-                              ) -> Iterator[None]:
+                              ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report: pytest.TestReport = yield
     cassette = item.stash.get(_CASSETTE, None)
     if cassette is None or call.when != "call":

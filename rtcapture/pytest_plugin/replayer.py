@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.typing import Subprotocol
 
 from ..mock.playback import PlaybackSession, build_cues, client_times, recorded_close
 from ..mock.server import WS_LOG
@@ -130,8 +131,9 @@ class EpisodeReplay:
         """Listen on an ephemeral loopback port."""
         recorded = self.session.subprotocol
 
-        def select(ws: ServerConnection, offered: Sequence[str]) -> str | None:
-            return recorded if recorded in offered else None
+        def select(ws: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+            return Subprotocol(recorded) if recorded is not None and recorded in offered \
+                else None
 
         self._server = await serve(self._handle, "127.0.0.1", 0, max_size=None,
                                    select_subprotocol=select, close_timeout=2,

@@ -222,7 +222,7 @@ class Digester:
     def _strip(self, event: dict[str, Any]) -> dict[str, Any]:
         """An event without ``type``, with embedded base64 audio replaced by its duration."""
         out = {k: v for k, v in event.items() if k != "type"}
-        return _audio_to_ms(out, self.tracker.state.input)  # type: ignore[no-any-return]
+        return _audio_to_ms(out, self.tracker.state.input)
 
 
 def _part_key(event: dict[str, Any], kind: str) -> _PartKey:

@@ -23,7 +23,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from .. import __version__
-from ..protocol import RESPONSE_DONE, Direction, Opcode, sniff_type
+from ..protocol import RESPONSE_DONE, ClosedBy, Direction, Opcode, sniff_type
 from .idmap import IdMap, id_values, rewrite_frame
 from .plan import (
     EventKey,
@@ -36,7 +36,7 @@ from .plan import (
 )
 from .target import TargetPlan
 
-FrameSink = Callable[[str, int, str, bytes], None]
+FrameSink = Callable[[Direction, int, Opcode, bytes], None]
 """Receives (direction, t_ns, opcode, data) for every frame sent or received."""
 
 _MAX_NOTES = 20
@@ -73,7 +73,7 @@ class ReplayResult:
     subprotocol: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
     id_map: dict[str, str] = field(default_factory=dict)
 
     def note(self, text: str) -> None:
@@ -152,10 +152,10 @@ class Replayer:
                                                          self._first_answer_check)
         try:
             await asyncio.wait({sender})
-            if not sender.cancelled() and (exc := sender.exception()) is not None:
-                if not isinstance(exc, ReplayFailed):
-                    raise exc
-                self.result.failure = str(exc)
+            if not sender.cancelled() and (error := sender.exception()) is not None:
+                if not isinstance(error, ReplayFailed):
+                    raise error
+                self.result.failure = str(error)
         finally:
             sender.cancel()
             watchdog.cancel()
@@ -225,9 +225,9 @@ class Replayer:
             pass
         finally:
             if not self._closing:
-                self.result.closed_by = "server"
+                self.result.closed_by = ClosedBy.SERVER
             elif self.result.closed_by is None:
-                self.result.closed_by = "client"
+                self.result.closed_by = ClosedBy.CLIENT
             self.result.close_code = ws.close_code
             self.result.close_reason = ws.close_reason
             self._closed.set()

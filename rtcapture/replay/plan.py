@@ -35,6 +35,7 @@ from ..protocol import (
     RESPONSE_DONE,
     TRANSCRIPTION_PREFIX,
     Direction,
+    Opcode,
     decode_event,
     is_delta_type,
     live,
@@ -136,7 +137,7 @@ class PlannedFrame:
 
     seq: int
     t_ns: int
-    opcode: str
+    opcode: Opcode
     data: bytes
     type: str | None
     deps: tuple[EventKey, ...]

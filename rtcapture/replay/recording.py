@@ -15,14 +15,14 @@ import time
 from typing import Any
 
 from ..ids import new_id
-from ..protocol import Flavour
+from ..protocol import Direction, Flavour, Opcode
 from ..proxy.ingest import SessionTally
 from ..proxy.writing import Batch, Heartbeat, session_end
 from ..store import SessionRecord, Status, Store, utcnow
 
 log = logging.getLogger(__name__)
 
-_Row = tuple[int, str, int, int, str, bytes]
+_Row = tuple[int, Direction, int, int, Opcode, bytes]
 """seq, direction, t_ns, wall_ns, opcode, data."""
 
 
@@ -55,12 +55,12 @@ class ReplayRecorder:
                                         daemon=True)
         self._thread.start()
 
-    def frame(self, direction: str, t_ns: int, opcode: str, data: bytes) -> None:
+    def frame(self, direction: Direction, t_ns: int, opcode: Opcode, data: bytes) -> None:
         """Queue one frame (called on the event loop; never blocks)."""
         self._queue.put((self._seq, direction, t_ns, time.time_ns(), opcode, data))
         self._seq += 1
 
-    def finish(self, status: str = Status.CLOSED, status_reason: str | None = None,
+    def finish(self, status: Status = Status.CLOSED, status_reason: str | None = None,
                **fields: Any) -> None:
         """Flush everything, then store the session's end, totals and ``fields``."""
         if self._thread is not None:

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..protocol import redact_text
+from ..protocol import ClosedBy, redact_text
 from ..render import session_json
 from ..style import style
 from .diff import Difference, DiffOptions, DiffResult
@@ -38,7 +38,7 @@ class ReplayInfo:
     endpoint_error: str | None = None
     connected: bool = True
     close_code: int | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
 
     @property
     def ids_translated(self) -> int:

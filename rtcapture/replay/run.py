@@ -103,6 +103,7 @@ async def _replay(store: Store, original: SessionRecord, request: ReplayRequest
                               timeout_s=request.timeout_s,
                               server_may_close=original.closed_by == "server")
         replayer = Replayer(plan, source, recorder.frame, options)
+        reason: str | None
         status, reason = Status.CLOSED, "replay interrupted"  # ends as stored (lost: incomplete)
         try:
             result = await replayer.run()

@@ -134,10 +134,10 @@ class ConversationBuilder:
             if item_id is not None:
                 self._users_by_item[item_id] = turn
         elif etype in (TRANSCRIPTION_COMPLETED, TRANSCRIPTION_FAILED):
-            turn = self._users_by_item.get(item_id or "")
-            if turn is not None:
-                turn.text = _str(event.get("transcript"))
-                turn.transcription_failed = etype == TRANSCRIPTION_FAILED
+            heard = self._users_by_item.get(item_id or "")
+            if heard is not None:
+                heard.text = _str(event.get("transcript"))
+                heard.transcription_failed = etype == TRANSCRIPTION_FAILED
         elif etype == ITEM_TRUNCATED:
             self._truncated(event)
         elif etype in (RESPONSE_CREATED, RESPONSE_DONE):
@@ -164,7 +164,7 @@ class ConversationBuilder:
             return
         if item.get("role") != "user":
             return
-        texts = [part.get("text") for part in item.get("content") or []
+        texts = [part["text"] for part in item.get("content") or []
                  if isinstance(part, dict) and isinstance(part.get("text"), str)]
         self.users.append(UserTurn(t_ms, seq, _str(item.get("id")),
                                    "\n".join(texts) if texts else None, typed=True))
@@ -201,7 +201,7 @@ class ConversationBuilder:
             self._calls[call_id] = call
 
     def _error(self, seq: int, t_ms: float, event: dict[str, Any]) -> None:
-        err = event.get("error") if isinstance(event.get("error"), dict) else {}
+        err = raw if isinstance(raw := event.get("error"), dict) else {}
         entry = ErrorEntry(t_ms, seq, error_code(event), _str(err.get("message")))
         cause_id = next((v for v in (_str(err.get(k)) for k in _CAUSE_KEYS) if v), None)
         cause = self._client_events.get(cause_id or "")

@@ -14,7 +14,7 @@ import json
 import queue
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -191,7 +191,8 @@ class ChunkReader:
         self.engine, self.cut, self.fast = engine, cut, fast
         self.workers, self.ahead = workers, max(ahead, workers)
 
-    def map(self, tasks: Iterable[tuple[T, str, int, int]]) -> Iterator[tuple[T, RawChunk | None]]:
+    def map(self, tasks: Iterable[tuple[T, str, int, int]]
+            ) -> Generator[tuple[T, RawChunk | None], None, None]:
         """``(key, session id, lo, hi)`` tasks -> ``(key, chunk or None)``, in task order."""
         idle: queue.SimpleQueue[Connection] = queue.SimpleQueue()
         opened: list[Connection] = []

@@ -7,7 +7,9 @@ file byte for byte as it was); PostgreSQL sessions default to read-only transact
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import create_engine, event
@@ -20,7 +22,7 @@ from .db import SHIPPED_HEAD, SQLITE_BUSY_TIMEOUT_S, make_engine
 from .store import Store
 
 
-def _sqlite_readonly(path: Path):  # type: ignore[no-untyped-def]
+def _sqlite_readonly(path: Path) -> Callable[[], sqlite3.Connection]:
     uri = f"file:{quote(str(path))}?mode=ro"
 
     def connect() -> sqlite3.Connection:
@@ -49,7 +51,7 @@ def open_readonly(url: str) -> Store:
         engine = make_engine(url)
         if engine.dialect.name == "postgresql":
             @event.listens_for(engine, "connect")
-            def _read_only(dbapi_conn, _record):  # type: ignore[no-untyped-def]
+            def _read_only(dbapi_conn: Any, _record: object) -> None:
                 dbapi_conn.read_only = True
     try:
         with engine.connect() as conn:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 
+from ..protocol.events import ClosedBy, Direction, Flavour, Opcode, Transport
+
 HEARTBEAT_S = 2.0
 """How often a live recorder refreshes its heartbeat."""
 
@@ -21,23 +23,27 @@ class Status(StrEnum):
 
 @dataclass(slots=True)
 class SessionRecord:
-    """A session's metadata, secrets already redacted."""
+    """A session's metadata, secrets already redacted.
+
+    The closed sets are :class:`~enum.StrEnum` fields; a record read back from a database or
+    a cassette may hold the stored strings instead, which compare equal to the members (so
+    compare with ``==``, never ``is``)."""
 
     id: str
     started: datetime
-    status: str = Status.OPEN
+    status: Status = Status.OPEN
     ended: datetime | None = None
     upstream_url: str | None = None
     path: str | None = None
     model: str | None = None
     client_addr: str | None = None
-    flavour: str = "ga"
+    flavour: Flavour = Flavour.GA
     headers: list[tuple[str, str]] = field(default_factory=list)
     subprotocols: list[str] = field(default_factory=list)
     subprotocol: str | None = None
     close_code: int | None = None
     close_reason: str | None = None
-    closed_by: str | None = None
+    closed_by: ClosedBy | None = None
     status_reason: str | None = None
     label: str | None = None
     replay_of: str | None = None
@@ -49,8 +55,7 @@ class SessionRecord:
     input_audio_ms: float = 0.0
     output_audio_ms: float = 0.0
     lost_frames: int = 0
-    transport: str = "websocket"
-    """``websocket`` or ``webrtc``."""
+    transport: Transport = Transport.WEBSOCKET
 
     @property
     def avg_frame_bytes(self) -> float | None:
@@ -67,14 +72,15 @@ class SessionRecord:
 
 @dataclass(slots=True)
 class EventRecord:
-    """One stored frame: raw bytes plus what the parser found in it."""
+    """One stored frame: raw bytes plus what the parser found in it (``direction`` and
+    ``opcode`` read back from a database are their strings, equal to the members)."""
 
     session_id: str
     seq: int
-    direction: str
+    direction: Direction
     t_ns: int
     wall_ns: int
-    opcode: str
+    opcode: Opcode
     data: bytes
     type: str | None = None
     event_id: str | None = None

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, case, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, Engine, case, func, insert, literal, or_, select, update
 from sqlalchemy.exc import (
     DBAPIError,
     IntegrityError,
@@ -72,7 +72,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _session_values(rec: SessionRecord) -> dict[str, Any]:
     values: dict[str, Any] = {}
-    for name in SessionRecord.__slots__:  # type: ignore[attr-defined]
+    for name in SessionRecord.__slots__:
         value = getattr(rec, name)
         if name == "headers":
             value = json.dumps([list(h) for h in value])
@@ -378,7 +378,7 @@ class Store:
 
     def search_sessions(self, query: SessionQuery) -> tuple[list[SessionRecord], int]:
         """One page of sessions matching ``query``, and how many match in all."""
-        cond = []
+        cond: list[ColumnElement[bool]] = []
         if query.label:
             cond.append(Session.label.like(f"%{_like_escape(query.label)}%", escape="\\"))
         if query.model:

@@ -15,7 +15,7 @@ from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamTrack
 
 from ..ids import new_id
-from ..protocol import Direction, redact_url
+from ..protocol import ClosedBy, Direction, redact_url
 from ..protocol.webrtc import DATA_CHANNEL, CallRequest, call_id_from_location
 from ..proxy.controls import Begin, End, Media, Opened
 from ..store.records import Status
@@ -53,7 +53,7 @@ class RecordedCall:
         self.opened = False
         self.ended = asyncio.Event()
         self.ended_callbacks: list[Callable[[], None]] = []
-        self.closed_by: str | None = None
+        self.closed_by: ClosedBy | None = None
         self.status_reason: str | None = None
         self.failed = False
         self.channels: dict[Direction, Any] = {}
@@ -196,7 +196,8 @@ class RecordedCall:
                 else:
                     self.pending[other].append(message)
             binary = isinstance(message, bytes)
-            data = message if binary else message.encode("utf-8", "surrogatepass")
+            data = message if isinstance(message, bytes) \
+                else message.encode("utf-8", "surrogatepass")
             self.sink.frame(self.no, self.next_seq(), side is Direction.SERVER, binary,
                             delivered, t_ns, self.t0_wall_ns + t_ns, data)
             self.frames += 1
@@ -211,7 +212,7 @@ class RecordedCall:
 
         channel.on("message", on_message)
         channel.on("open", on_open)
-        channel.on("close", lambda: self.hang_up(str(side), f"{side} closed the data channel"))
+        channel.on("close", lambda: self.hang_up(ClosedBy(side), f"{side} closed the data channel"))
         if channel.readyState == "open":
             on_open()
 
@@ -221,9 +222,9 @@ class RecordedCall:
             if not self.opened_both():
                 self.failed = True
                 self.status_reason = f"ICE/DTLS failed on the {side} leg"
-            self.hang_up(str(side), f"{side} connection failed")
+            self.hang_up(ClosedBy(side), f"{side} connection failed")
         elif state == "closed":
-            self.hang_up(str(side), f"{side} connection closed")
+            self.hang_up(ClosedBy(side), f"{side} connection closed")
 
     def opened_both(self) -> bool:
         return all(ch.readyState == "open" for ch in self.channels.values()) and \
@@ -236,15 +237,15 @@ class RecordedCall:
             self.status_reason = (f"ICE/DTLS did not complete within {CONNECT_TIMEOUT_S:g} s "
                                   f"(client {self.pc_client.connectionState}, upstream "
                                   f"{self.pc_upstream.connectionState})")
-            self.hang_up("recorder", self.status_reason)
+            self.hang_up(ClosedBy.RECORDER, self.status_reason)
 
     # ending ---------------------------------------------------------------------------
 
-    def hang_up(self, by: str, reason: str) -> None:
+    def hang_up(self, by: ClosedBy, reason: str) -> None:
         """One side went away (or the recorder stops): close the other, end the session."""
         if self.closed_by is None:
             self.closed_by = by
-            if self.status_reason is None and by == "recorder":
+            if self.status_reason is None and by is ClosedBy.RECORDER:
                 self.status_reason = reason
             with contextlib.suppress(ValueError):
                 self.gone.add(Direction(by))

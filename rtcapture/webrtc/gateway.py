@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from ..protocol import model_from_path, redact_headers, redact_url
+from ..protocol import ClosedBy, Flavour, Transport, model_from_path, redact_headers, redact_url
 from ..protocol.webrtc import (
     CallRequest,
     CallRequestError,
@@ -139,9 +139,9 @@ class WebRTCGateway:
             model=model_from_path(request.path),
             client_addr=f"{peer[0]}:{peer[1]}" if peer else None,
             headers=tuple(redact_headers(request.headers)),
-            flavour="ga",
+            flavour=Flavour.GA,
             label=self.recorder.label,
-            transport="webrtc",
+            transport=Transport.WEBRTC,
         )
 
     @staticmethod
@@ -153,7 +153,7 @@ class WebRTCGateway:
         """Hang up every call (recorder shutting down)."""
         calls = list(self.calls)
         for call in calls:
-            call.hang_up("recorder", "recorder shutting down")
+            call.hang_up(ClosedBy.RECORDER, "recorder shutting down")
         if calls:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(grace):

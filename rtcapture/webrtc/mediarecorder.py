@@ -138,6 +138,7 @@ class MediaRecorder:
     def _store(self, chunk: _Chunk) -> None:
         pcm = b"".join(self.converter.convert(f) for f in chunk.frames)
         audio = base64.b64encode(pcm).decode("ascii")
+        event: dict[str, object]
         if self.direction is Direction.CLIENT:
             event = {"type": INPUT_AUDIO_APPEND, "audio": audio}
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import cast
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
@@ -44,6 +45,7 @@ class RelayTrack(MediaStreamTrack):
                 frame = pcm_frame(bytes(SAMPLES_PER_FRAME * 2), self._pts)
                 self._pts += SAMPLES_PER_FRAME
                 return frame
-        frame = await self._source.result().recv()
+        # aiortc types recv() for every kind of track; an audio track's frames are audio
+        frame = cast(AudioFrame, await self._source.result().recv())
         self.on_frame(frame)
         return frame

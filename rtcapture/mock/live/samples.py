@@ -26,7 +26,16 @@ import numpy as np
 
 from ...codec import encode_samples
 from ...export.cassette import write_cassette
-from ...protocol import G711_ULAW, AudioFormat, Flavour, Opcode, live, redact_headers
+from ...protocol import (
+    G711_ULAW,
+    AudioFormat,
+    ClosedBy,
+    Direction,
+    Flavour,
+    Opcode,
+    live,
+    redact_headers,
+)
 from ...proxy.ingest import SessionTally
 from ...store import EventRecord, SessionRecord, Status, open_store
 from ..scenario import parse_scenario
@@ -48,7 +57,7 @@ class Player:
     """Drives the mock like a client streaming real-time audio, on a virtual clock."""
 
     conn: LiveMockConnection
-    frames: list[tuple[str, int, bytes]] = field(default_factory=list)
+    frames: list[tuple[Direction, int, bytes]] = field(default_factory=list)
     t_ns: int = 0
     base_ns: int = 0
     """Where the next stretch of audio starts (audio streams without gaps in between)."""
@@ -57,13 +66,13 @@ class Player:
         """One client event; the server events it caused."""
         data = json.dumps(event, separators=(",", ":")).encode()
         self.t_ns += 1000
-        self.frames.append(("client", self.t_ns, data))
+        self.frames.append((Direction.CLIENT, self.t_ns, data))
         before = len(self.conn.sent)
         await self.conn.on_frame(data.decode())
         out = []
         for raw in self.conn.sent[before:]:
             self.t_ns += 1000
-            self.frames.append(("server", self.t_ns, raw))
+            self.frames.append((Direction.SERVER, self.t_ns, raw))
             out.append(json.loads(raw))
         return out
 
@@ -173,7 +182,7 @@ def build_session(sample: LiveSample, index: int, player: Player
         ended=started + timedelta(microseconds=(player.t_ns + 1_000_000) // 1000),
         upstream_url="ws://127.0.0.1:8800", path=PATH, model=MODEL,
         client_addr="127.0.0.1:50000", headers=headers, close_code=1000, close_reason="",
-        closed_by="server", label=label)
+        closed_by=ClosedBy.SERVER, label=label)
     for key, value in tally.totals().items():
         setattr(rec, key, value)
     return rec, events
