@@ -141,7 +141,7 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
     if target not in (MOCK, PLAYBACK):
         join_url(target, path_override or "/")  # a bad URL is a usage error before anything
     if transport is not None:
-        check_transport(transport)
+        check_transport(transport)  # a bad value fails before the store is opened
     changed = _changed_diff_options(ignores, text_threshold, audio_tolerance_ms,
                                     token_tolerance, latency_tolerance_ms)
     if changed and not do_diff:
@@ -153,6 +153,7 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
                             None if fast or (speed or 1.0) != 1.0 else latency_tolerance_ms)
     store = app.store(create=False)
     original_id = store.resolve(session)
+    check_transport(transport or store.session(original_id).transport)
     request = ReplayRequest(
         target=target, path=path_override, speed=speed or 1.0, fast=fast, timeout_s=timeout_s,
         headers=headers, api_key=os.environ.get("OPENAI_API_KEY") or None, label=label,

@@ -1,5 +1,6 @@
 """Acceptance: a browser-like aiortc client through ``rtcapture record`` -> ``rtcapture
-mock`` over WebRTC (inside a loopback-only namespace), then ``audio`` and ``export``."""
+mock`` over WebRTC (inside a loopback-only namespace), then ``audio`` and ``export``
+(the recording: ``conftest.recorded``; its replays: ``test_replay_call``)."""
 
 from __future__ import annotations
 
@@ -10,22 +11,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile
 
 from rtcapture.store import open_store
 
 from .browser import KEY
-from .netns import ROOT, run_scenario
+from .netns import ROOT
 from .scenarios import JITTER_HOLD_MS
-
-
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    folder = tmp_path_factory.mktemp("webrtc")
-    db = f"sqlite:///{folder / 'rec.db'}"
-    result = run_scenario("record_call", timeout=180, db=db)
-    return {"db": db, "folder": folder, "result": result}
 
 
 def _cli(db: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -137,11 +129,3 @@ def test_no_secret_on_disk_or_in_logs(recorded: dict) -> None:
     rec = store.session(store.resolve("last"))
     assert all(KEY not in v for _, v in rec.headers)
     assert any(k.lower() == "authorization" for k, _ in rec.headers)
-
-
-def test_playback_replay_gives_no_difference(recorded: dict) -> None:
-    # the media rows go out as the WebSocket audio events they stand for
-    out = run_scenario("command", args=["--db", recorded["db"], "replay", "last", "--target",
-                                        "playback", "--fast", "--diff"])
-    assert out["rc"] == 0, out["stdout"] + out["stderr"]
-    assert "no differences" in out["stdout"]
