@@ -156,7 +156,7 @@ async def open_websocket(target: TargetPlan, timeout_s: float) -> Connection:
     return WebSocketConnection(ws)
 
 
-def first_line(body: bytes | None) -> str:
+def first_line(body: bytes | bytearray | None) -> str:
     """``": <first line of an error body>"`` (at most 200 characters), or ``""``."""
     lines = (body or b"").decode("utf-8", "replace").strip().splitlines()
     return f": {lines[0][:200]}" if lines else ""

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import AudioFrame
 
 from .. import __version__
 from ..codec import decode_chunk, pcm16_encode, resample
@@ -137,7 +138,9 @@ class WebRTCConnection:
     async def _listen(self, track: MediaStreamTrack) -> None:
         with contextlib.suppress(MediaStreamError):
             while True:
-                self.speaker.frame(await track.recv())
+                frame = await track.recv()
+                if isinstance(frame, AudioFrame):
+                    self.speaker.frame(frame)
 
     def _state(self) -> None:
         if self.pc.connectionState in ("failed", "closed"):
