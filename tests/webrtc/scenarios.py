@@ -242,6 +242,13 @@ async def command(args: list[str]) -> dict[str, Any]:
     return {"rc": proc.returncode, "stdout": out.decode(), "stderr": err.decode()}
 
 
+async def replay_refused(db: str, session: str) -> dict[str, Any]:
+    """``replay --transport webrtc`` against an endpoint that refuses every offer with 401."""
+    async with refusing_upstream(401) as upstream:
+        return await command(["--db", db, "replay", session, "--target", upstream,
+                              "--transport", "webrtc", "--label", "refused-replay"])
+
+
 async def ice_failure(db: str) -> dict[str, Any]:
     """A page that posts its offer and vanishes before ICE completes."""
     async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
@@ -329,7 +336,7 @@ async def chromium_call(db: str, wav: str) -> dict[str, Any]:
     return {"events": events, "location": location}
 
 
-SCENARIOS = {"chromium_call": chromium_call, "preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures}
+SCENARIOS = {"chromium_call": chromium_call, "preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures, "replay_refused": replay_refused}
 
 
 def main() -> None:

@@ -133,3 +133,15 @@ def test_websocket_recording_over_webrtc(recorded: dict[str, Any],
     assert any(e.opcode == "media" and e.direction == "server" for e in events)
     assert "output_audio_buffer.stopped" in {e.type for e in events}
     assert _crossover_differences(report) == []
+
+
+def test_refused_offer_is_an_endpoint_failure(recorded: dict[str, Any]) -> None:
+    out = run_scenario("replay_refused", db=recorded["db"], session=_original(recorded))
+    assert out["rc"] == 3, out["stdout"] + out["stderr"]
+    errors = [line for line in out["stderr"].splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "Traceback" not in out["stderr"]
+    assert "refused the offer with HTTP 401: " in errors[0]
+    assert "Incorrect API key provided" in errors[0]
+    rec, _ = _events(recorded, "refused-replay")
+    assert rec.status == "failed" and rec.transport == "webrtc"
+    assert "HTTP 401" in (rec.status_reason or "")
