@@ -242,6 +242,25 @@ async def command(args: list[str]) -> dict[str, Any]:
     return {"rc": proc.returncode, "stdout": out.decode(), "stderr": err.decode()}
 
 
+async def gather() -> dict[str, Any]:
+    """The host candidates a peer offers, facing loopback, facing elsewhere, overridden."""
+    from rtcapture.webrtc.ice import addresses_facing, new_peer, pin_addresses
+
+    async def candidates(addresses: list[str] | None) -> list[str]:
+        pc = new_peer()
+        pc.createDataChannel("oai-events")
+        offer = await pc.createOffer()
+        pin_addresses(pc, addresses)
+        await pc.setLocalDescription(offer)
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate")]
+
+    return {"loopback": await candidates(addresses_facing("127.0.0.1")),
+            "elsewhere": await candidates(addresses_facing("192.0.2.1")),
+            "override": await candidates(addresses_facing("192.0.2.1", ["127.0.0.1"]))}
+
+
 async def replay_refused(db: str, session: str) -> dict[str, Any]:
     """``replay --transport webrtc`` against an endpoint that refuses every offer with 401."""
     async with refusing_upstream(401) as upstream:
@@ -336,7 +355,7 @@ async def chromium_call(db: str, wav: str) -> dict[str, Any]:
     return {"events": events, "location": location}
 
 
-SCENARIOS = {"chromium_call": chromium_call, "preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures, "replay_refused": replay_refused}
+SCENARIOS = {"chromium_call": chromium_call, "preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures, "replay_refused": replay_refused, "gather": gather}
 
 
 def main() -> None:
