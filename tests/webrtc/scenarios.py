@@ -233,11 +233,12 @@ async def _ended(db: str, label: str) -> None:
             await asyncio.sleep(0.05)  # polling the database for a condition
 
 
-async def command(args: list[str]) -> dict[str, Any]:
-    """``python -m rtcapture ARGS`` inside the namespace: its exit code and output."""
+async def command(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``python -m rtcapture ARGS`` inside the namespace (``env`` added to the environment):
+    its exit code and output."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rtcapture", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
     out, err = await proc.communicate()
     return {"rc": proc.returncode, "stdout": out.decode(), "stderr": err.decode()}
 
@@ -261,11 +262,13 @@ async def gather() -> dict[str, Any]:
             "override": await candidates(addresses_facing("192.0.2.1", ["127.0.0.1"]))}
 
 
-async def replay_refused(db: str, session: str) -> dict[str, Any]:
-    """``replay --transport webrtc`` against an endpoint that refuses every offer with 401."""
+async def replay_refused(db: str, session: str, key: str) -> dict[str, Any]:
+    """``replay --transport webrtc`` with ``key`` against an endpoint that refuses every
+    offer with 401."""
     async with refusing_upstream(401) as upstream:
-        return await command(["--db", db, "replay", session, "--target", upstream,
-                              "--transport", "webrtc", "--label", "refused-replay"])
+        return await command(["-v", "--db", db, "replay", session, "--target", upstream,
+                              "--transport", "webrtc", "--label", "refused-replay"],
+                             env={"OPENAI_API_KEY": key})
 
 
 async def ice_failure(db: str) -> dict[str, Any]:

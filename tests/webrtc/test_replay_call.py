@@ -11,6 +11,7 @@ import pytest
 
 from rtcapture.store import open_store
 
+from .browser import KEY
 from .netns import run_scenario
 
 TRUNCATION = "conversation.item.truncated"
@@ -136,7 +137,8 @@ def test_websocket_recording_over_webrtc(recorded: dict[str, Any],
 
 
 def test_refused_offer_is_an_endpoint_failure(recorded: dict[str, Any]) -> None:
-    out = run_scenario("replay_refused", db=recorded["db"], session=_original(recorded))
+    out = run_scenario("replay_refused", db=recorded["db"], session=_original(recorded),
+                       key=KEY)
     assert out["rc"] == 3, out["stdout"] + out["stderr"]
     errors = [line for line in out["stderr"].splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "Traceback" not in out["stderr"]
@@ -145,3 +147,11 @@ def test_refused_offer_is_an_endpoint_failure(recorded: dict[str, Any]) -> None:
     rec, _ = _events(recorded, "refused-replay")
     assert rec.status == "failed" and rec.transport == "webrtc"
     assert "HTTP 401" in (rec.status_reason or "")
+    # the key went to the endpoint only: not in the output, the logs or the store
+    for text in (out["stdout"], out["stderr"], out["_stderr"]):
+        assert KEY not in text and KEY[3:] not in text
+    for path in Path(recorded["folder"]).rglob("*"):
+        if path.is_file():
+            assert KEY[3:].encode() not in path.read_bytes(), path
+    assert all(KEY[3:] not in value for _, value in rec.headers)
+    assert any(name.lower() == "authorization" for name, _ in rec.headers)  # it was sent
