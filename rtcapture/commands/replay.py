@@ -19,7 +19,14 @@ from ..replay.diff import DiffOptions, DiffResult
 from ..replay.digest import SessionDigest
 from ..replay.paths import parse_ignores
 from ..replay.report import ReplayInfo, replay_lines, report_json, summary_lines, write_lines
-from ..replay.run import MOCK, PLAYBACK, ReplayRequest, diff_sessions, replay_session
+from ..replay.run import (
+    MOCK,
+    PLAYBACK,
+    ReplayRequest,
+    diff_sessions,
+    replay_session,
+    replay_transport,
+)
 from ..replay.target import join_url
 from ..replay.transport import check_transport
 from ..store import Store
@@ -153,11 +160,11 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
                             None if fast or (speed or 1.0) != 1.0 else latency_tolerance_ms)
     store = app.store(create=False)
     original_id = store.resolve(session)
-    check_transport(transport or store.session(original_id).transport)
     request = ReplayRequest(
         target=target, path=path_override, speed=speed or 1.0, fast=fast, timeout_s=timeout_s,
         headers=headers, api_key=os.environ.get("OPENAI_API_KEY") or None, label=label,
         scenario=_load_scenario(scenario_path), seed=seed or 0, transport=transport)
+    replay_transport(store.session(original_id), request)  # usable, before anything starts
     app.info(f"replaying {original_id} against {redact_url(target)}")
     info = replay_session(store, original_id, request)
     original = SessionDigest(store.session(original_id))

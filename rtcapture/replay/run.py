@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UsageError
 from ..ids import new_id
 from ..protocol import Flavour, flavour_from_handshake, redact_url
 from ..store import SessionRecord, Status, Store, utcnow
@@ -84,7 +85,10 @@ async def _base_url(store: Store, original: SessionRecord, request: ReplayReques
 
 def replay_transport(original: SessionRecord, request: ReplayRequest) -> Transport:
     """The transport a replay runs over; a one-line error for a bad or unusable one."""
-    return check_transport(request.transport or original.transport or Transport.WEBSOCKET)
+    transport = check_transport(request.transport or original.transport or Transport.WEBSOCKET)
+    if transport is Transport.WEBRTC and original.flavour == Flavour.LIVE:
+        raise UsageError("GPT-Live sessions have no WebRTC transport: use --transport websocket")
+    return transport
 
 
 async def _replay(store: Store, original: SessionRecord, request: ReplayRequest

@@ -54,6 +54,17 @@ def test_webrtc_without_the_extra_is_one_line(db: str, args: list[str]) -> None:
     assert not any(s.replay_of for s in open_store(db).sessions())  # nothing was started
 
 
+def test_live_session_over_webrtc_is_one_line(db: str) -> None:
+    store = open_store(db)
+    store.create_session(SessionRecord(id=new_id(), started=datetime.now(UTC),
+                                       status=Status.CLOSED, label="live", flavour="live",
+                                       path="/v1/live/sessions"))
+    proc = _cli(db, "replay", "@live", "--target", "mock", "--transport", "webrtc")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GPT-Live sessions have no WebRTC transport" in lines[0], lines
+
+
 @pytest.mark.parametrize(("path", "transport", "expected"), [
     ("/v1/realtime?model=m", Transport.WEBRTC, "/v1/realtime/calls?model=m"),
     ("/v1/realtime/calls?model=m", Transport.WEBSOCKET, "/v1/realtime?model=m"),
