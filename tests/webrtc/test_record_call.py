@@ -45,7 +45,7 @@ def _window_correlation(piece: np.ndarray, signal: np.ndarray) -> float:
 def test_session_and_frames_byte_exact(recorded: dict) -> None:
     result = recorded["result"]
     store = open_store(recorded["db"])
-    sid = store.resolve("last")
+    sid = store.resolve("@webrtc")
     rec = store.session(sid)
     assert rec.transport == "webrtc"
     assert rec.status == "closed", rec.status_reason
@@ -69,7 +69,7 @@ def test_session_and_frames_byte_exact(recorded: dict) -> None:
 def test_audio_matches_what_was_sent_and_heard(recorded: dict) -> None:
     result = recorded["result"]
     out = recorded["folder"] / "wav"
-    proc = _cli(recorded["db"], "audio", "last", "--out", str(out))
+    proc = _cli(recorded["db"], "audio", "@webrtc", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     recorded_in, rate = soundfile.read(out / "input.wav", dtype="float32")
     assert rate == 24000
@@ -85,7 +85,7 @@ def test_audio_matches_what_was_sent_and_heard(recorded: dict) -> None:
     # each one is found in what the client's speaker played
     store = open_store(recorded["db"])
     pieces: dict[str, bytearray] = {}
-    for ev in store.events(store.resolve("last")):
+    for ev in store.events(store.resolve("@webrtc")):
         if ev.opcode == "media" and ev.direction == "server":
             delta = json.loads(ev.data)["delta"]
             pieces.setdefault(ev.response_id or "", bytearray()).extend(base64.b64decode(delta))
@@ -101,7 +101,7 @@ def test_audio_matches_what_was_sent_and_heard(recorded: dict) -> None:
 
 def test_export_works(recorded: dict) -> None:
     folder: Path = recorded["folder"]
-    proc = _cli(recorded["db"], "export", "last", "--out", str(folder / "pq"))
+    proc = _cli(recorded["db"], "export", "@webrtc", "--out", str(folder / "pq"))
     assert proc.returncode == 0, proc.stderr
     import pyarrow.parquet as pq
 
@@ -110,7 +110,7 @@ def test_export_works(recorded: dict) -> None:
     assert sessions[0]["input_audio_ms"] > 1000
     responses = pq.read_table(folder / "pq" / "responses").to_pylist()
     assert len(responses) >= 2
-    proc = _cli(recorded["db"], "export", "last", "--format", "jsonl", "--out",
+    proc = _cli(recorded["db"], "export", "@webrtc", "--format", "jsonl", "--out",
                 str(folder / "c.jsonl"))
     assert proc.returncode == 0, proc.stderr
     header = json.loads((folder / "c.jsonl").read_text().splitlines()[0])
@@ -126,6 +126,22 @@ def test_no_secret_on_disk_or_in_logs(recorded: dict) -> None:
             data = path.read_bytes()
             assert KEY.encode() not in data and KEY[3:].encode() not in data, path
     store = open_store(recorded["db"])
-    rec = store.session(store.resolve("last"))
+    rec = store.session(store.resolve("@webrtc"))
     assert all(KEY not in v for _, v in rec.headers)
     assert any(k.lower() == "authorization" for k, _ in rec.headers)
+
+
+def test_report_works(recorded: dict) -> None:
+    page = recorded["folder"] / "report.html"
+    proc = _cli(recorded["db"], "report", "@webrtc", "--out", str(page))
+    assert proc.returncode == 0, proc.stderr
+    store = open_store(recorded["db"])
+    html = page.read_text()
+    assert store.resolve("@webrtc") in html
+    assert "output_audio_buffer.cleared" in html  # the event log has the call's events
+    bare = recorded["folder"] / "report-no-audio.html"
+    proc = _cli(recorded["db"], "report", "@webrtc", "--no-audio", "--out", str(bare))
+    assert proc.returncode == 0, proc.stderr
+    assert "data:audio/ogg;base64," in html  # the call's audio is in it
+    assert "data:audio/ogg;base64," not in bare.read_text()
+    assert page.stat().st_size > bare.stat().st_size + 20_000
