@@ -59,6 +59,7 @@ async def rtcapture(*args: str) -> AsyncIterator[tuple[str, asyncio.subprocess.P
                     break
         url = f"http://{match.group(2).decode()}:{match.group(3).decode()}"
         drain = asyncio.create_task(_drain(proc))
+        logs = asyncio.create_task(_collect_logs(proc))
         yield url, proc
     finally:
         if proc.returncode is None:
@@ -71,12 +72,23 @@ async def rtcapture(*args: str) -> AsyncIterator[tuple[str, asyncio.subprocess.P
                 await proc.wait()
         with contextlib.suppress(NameError):
             await drain
+            await logs
+
+
+LOGS: list[str] = []
+"""Everything the servers of this scenario wrote to stderr (their logs)."""
 
 
 async def _drain(proc: asyncio.subprocess.Process) -> None:
     assert proc.stdout is not None
     while await proc.stdout.readline():
         pass
+
+
+async def _collect_logs(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stderr is not None
+    while line := await proc.stderr.readline():
+        LOGS.append(line.decode(errors="replace"))
 
 
 def _isolated() -> None:
@@ -138,8 +150,8 @@ def _peak(pcm: bytes) -> int:
 
 async def record_call(db: str, session: dict[str, Any] | None = None) -> dict[str, Any]:
     """The acceptance conversation through ``rtcapture record`` -> ``rtcapture mock``."""
-    async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
-            rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+    async with rtcapture("-v", "mock", "--listen", "127.0.0.1:0") as (mock, _m), \
+            rtcapture("-v", "--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
                       mock.replace("http://", "ws://"), "--label", "webrtc") as (base, proc):
         call = await open_call(base, path="/v1/realtime/calls?model=gpt-realtime",
                                session=session)
@@ -148,6 +160,7 @@ async def record_call(db: str, session: dict[str, Any] | None = None) -> dict[st
         result["location"] = call.answer.header("Location")
         result["mic_sent_b64"] = base64.b64encode(bytes(call.mic.sent)).decode()
         result["heard_b64"] = base64.b64encode(bytes(call.heard)).decode()
+    result["logs"] = "".join(LOGS)
     return result
 
 
