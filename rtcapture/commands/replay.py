@@ -19,8 +19,16 @@ from ..replay.diff import DiffOptions, DiffResult
 from ..replay.digest import SessionDigest
 from ..replay.paths import parse_ignores
 from ..replay.report import ReplayInfo, replay_lines, report_json, summary_lines
-from ..replay.run import MOCK, PLAYBACK, ReplayRequest, diff_sessions, replay_session
+from ..replay.run import (
+    MOCK,
+    PLAYBACK,
+    ReplayRequest,
+    diff_sessions,
+    replay_session,
+    replay_transport,
+)
 from ..replay.target import join_url
+from ..replay.transport import check_transport
 from ..store import Store
 from .options import HEADER
 
@@ -96,6 +104,9 @@ def _output(a: SessionDigest, b: SessionDigest, result: DiffResult, options: Dif
                    "'mock' (the embedded mock) or 'playback' (the recording served back).")
 @click.option("--path", "path_override", metavar="PATH",
               help="Path and query to use instead of the recorded ones.")
+@click.option("--transport", metavar="websocket|webrtc",
+              help="Replay over a WebSocket or a WebRTC call (the webrtc extra).  "
+                   "[default: the recording's own]")
 @click.option("--speed", type=click.FloatRange(min=0, min_open=True), default=None,
               help="Play the recorded gaps SPEED times faster.  [default: 1]")
 @click.option("--fast", is_flag=True, help="Drop the recorded gaps (dependencies still hold).")
@@ -116,7 +127,7 @@ def _output(a: SessionDigest, b: SessionDigest, result: DiffResult, options: Dif
 @diff_options
 @pass_app
 def replay_cmd(app: AppContext, session: str, target: str, path_override: str | None,
-               speed: float | None, fast: bool, timeout_s: float,
+               transport: str | None, speed: float | None, fast: bool, timeout_s: float,
                headers: tuple[tuple[str, str], ...], label: str | None,
                scenario_path: str | None, seed: int | None, do_diff: bool, do_check: bool,
                rules_file: Path | None, ignores: tuple[str, ...], text_threshold: float, audio_tolerance_ms: float,
@@ -132,6 +143,7 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
     Example:
       rtcapture replay @golden --target playback --diff
       rtcapture replay last --target mock --scenario scenario.toml --diff --report r.json
+      rtcapture replay @browser --target mock --transport websocket --diff
       OPENAI_API_KEY=sk-... rtcapture replay @golden --target wss://api.openai.com \\
           --diff --text-threshold 0.6 --ignore 'response[*].usage'
     """
@@ -141,6 +153,8 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
         raise UsageError("--scenario and --seed only apply to --target mock")
     if target not in (MOCK, PLAYBACK):
         join_url(target, path_override or "/")  # a bad URL is a usage error before anything
+    if transport is not None:
+        check_transport(transport)  # a bad value fails before the store is opened
     changed = _changed_diff_options(ignores, text_threshold, audio_tolerance_ms,
                                     token_tolerance, latency_tolerance_ms)
     if changed and not do_diff:
@@ -155,7 +169,8 @@ def replay_cmd(app: AppContext, session: str, target: str, path_override: str | 
     request = ReplayRequest(
         target=target, path=path_override, speed=speed or 1.0, fast=fast, timeout_s=timeout_s,
         headers=headers, api_key=os.environ.get("OPENAI_API_KEY") or None, label=label,
-        scenario=_load_scenario(scenario_path), seed=seed or 0)
+        scenario=_load_scenario(scenario_path), seed=seed or 0, transport=transport)
+    replay_transport(store.session(original_id), request)  # usable, before anything starts
     app.info(f"replaying {original_id} against {redact_url(target)}")
     info = replay_session(store, original_id, request)
     original = SessionDigest(store.session(original_id))

@@ -54,12 +54,15 @@ class Cue:
     data: bytes
 
 
-def build_cues(events: Sequence[EventRecord]) -> list[Cue]:
-    """The server frames of a recording, with their client prerequisites."""
+def build_cues(events: Sequence[EventRecord], client_media: bool = True) -> list[Cue]:
+    """The server frames of a recording, with their client prerequisites (``client_media``
+    False: the client's media rows are not counted, a WebRTC call's track has no frames)."""
     cues: list[Cue] = []
     clients = 0
     last_was_client = False
     for ev in sorted(events, key=lambda e: e.seq):
+        if ev.direction == Direction.CLIENT and not client_media and ev.opcode == Opcode.MEDIA:
+            continue
         if ev.direction == Direction.CLIENT:
             clients += 1
             last_was_client = True
@@ -70,10 +73,10 @@ def build_cues(events: Sequence[EventRecord]) -> list[Cue]:
     return cues
 
 
-def client_times(events: Sequence[EventRecord]) -> list[int]:
-    """Recorded ``t_ns`` of each client frame, in order."""
+def client_times(events: Sequence[EventRecord], client_media: bool = True) -> list[int]:
+    """Recorded ``t_ns`` of each client frame, in order (``client_media``: as above)."""
     return [ev.t_ns for ev in sorted(events, key=lambda e: e.seq)
-            if ev.direction == Direction.CLIENT]
+            if ev.direction == Direction.CLIENT and (client_media or ev.opcode != Opcode.MEDIA)]
 
 
 class PlaybackSession:
@@ -127,7 +130,7 @@ class PlaybackSession:
                     delay = target - time.monotonic()
                     if delay > 0:
                         await asyncio.sleep(delay)
-                await self.ws.send(cue.data, text=cue.opcode != Opcode.BINARY)
+                await self.send(cue)
                 ref_local, ref_t_ns = time.monotonic(), cue.t_ns
             if self.close is not None:
                 await self._end(*self.close)
@@ -137,6 +140,10 @@ class PlaybackSession:
         finally:
             reader.cancel()
             await asyncio.gather(reader, return_exceptions=True)
+
+    async def send(self, cue: Cue) -> None:
+        """Send one cue's frame (a WebRTC call plays media cues on its track)."""
+        await self.ws.send(cue.data, text=cue.opcode != Opcode.BINARY)
 
     async def _end(self, code: int | None, reason: str) -> None:
         if code == ABNORMAL:

@@ -84,7 +84,7 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
     ``playback`` serves those recorded frames instead of a scenario (``close``: how to end
     after the last server frame when the recording's server ended it, see
     :func:`~rtcapture.mock.playback.recorded_close`). Same ``seed`` + ``scenario`` + client frames give identical frames.
-    ``POST .../realtime/calls`` starts a WebRTC call (scripted sessions only); its ICE
+    ``POST .../realtime/calls`` starts a WebRTC call (scripted or played back); its ICE
     candidates are gathered on ``ice_addresses``, else on loopback when ``host`` is.
     """
     from ..webrtc.addresses import addresses_facing
@@ -125,7 +125,8 @@ async def serve_mock(host: str = "127.0.0.1", port: int = 0, *, scenario: Scenar
         await conn.run()
 
     calls = MockCalls(scenario=scenario, seed=seed, fast=fast,
-                      ice_addresses=addresses_facing(host or "0.0.0.0", ice_addresses))
+                      ice_addresses=addresses_facing(host or "0.0.0.0", ice_addresses),
+                      playback=playback, speed=speed, close=close)
     server = await serve(handler, host, port, ssl=ssl, max_size=None, close_timeout=2,
                          select_subprotocol=_select_subprotocol,
                          logger=WS_LOG,

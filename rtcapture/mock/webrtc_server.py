@@ -16,7 +16,14 @@ from websockets.asyncio.server import ServerConnection
 
 from ..ids import new_id
 from ..protocol import model_from_path
-from ..protocol.webrtc import SDP_TYPE, CallRequestError, is_calls_path, parse_call_request
+from ..protocol.webrtc import (
+    SDP_TYPE,
+    CallRequest,
+    CallRequestError,
+    is_calls_path,
+    parse_call_request,
+)
+from ..store.records import EventRecord
 from ..webrtc.http import (
     HttpExchange,
     HttpRequest,
@@ -24,6 +31,8 @@ from ..webrtc.http import (
     answer_call_request,
     looks_like_post,
 )
+from .errors import MockError
+from .playback import Close, build_cues, client_times
 
 log = logging.getLogger("rtcapture.mock")
 
@@ -32,12 +41,19 @@ class MockCalls:
     """Creates and keeps the mock's WebRTC calls."""
 
     def __init__(self, *, scenario: Any, seed: int, fast: bool,
-                 ice_addresses: Sequence[str] | None) -> None:
+                 ice_addresses: Sequence[str] | None,
+                 playback: Sequence[EventRecord] | None = None, speed: float = 1.0,
+                 close: Close | None = None) -> None:
         self.scenario = scenario
         self.seed = seed
         self.fast = fast
         self.ice_addresses = ice_addresses
         self.calls: dict[str, Any] = {}
+        self.playback = None if playback is None else (
+            build_cues(playback, client_media=False), client_times(playback, client_media=False))
+        """The cues and client times of a recording served back, or None (scripted)."""
+        self.speed = speed
+        self.close_as = close
 
     async def handle(self, request: HttpRequest) -> HttpResponse:
         if not is_calls_path(request.path):
@@ -50,16 +66,10 @@ class MockCalls:
         except CallRequestError as exc:
             return _error(400, "invalid_request_error", str(exc))
         try:
-            from .webrtc_call import MockCall
+            call = self._call(offer, request)
         except ImportError:
             return HttpResponse.text(501, "WebRTC needs the webrtc extra: "
                                           "pip install 'rtcapture[webrtc]'")
-        from ..mock.errors import MockError
-
-        try:
-            call = MockCall(offer, scenario=self.scenario, seed=self.seed, fast=self.fast,
-                            model=model_from_path(request.path),
-                            ice_addresses=self.ice_addresses)
         except MockError as exc:
             return _error(400, "invalid_request_error", exc.message)
         try:
@@ -72,6 +82,19 @@ class MockCalls:
         path = request.path.split("?", 1)[0].rstrip("/")
         return HttpResponse(201, answer.encode(), [("Content-Type", SDP_TYPE),
                                                    ("Location", f"{path}/{call_id}")])
+
+    def _call(self, offer: CallRequest, request: HttpRequest) -> Any:
+        """A scripted call, or one serving the recording back (ImportError without aiortc)."""
+        if self.playback is not None:
+            from .webrtc_playback import PlaybackCall
+
+            cues, times = self.playback
+            return PlaybackCall(offer, cues, times, fast=self.fast, speed=self.speed,
+                                close=self.close_as, ice_addresses=self.ice_addresses)
+        from .webrtc_call import MockCall
+
+        return MockCall(offer, scenario=self.scenario, seed=self.seed, fast=self.fast,
+                        model=model_from_path(request.path), ice_addresses=self.ice_addresses)
 
     async def close(self) -> None:
         """Hang up every call."""
@@ -116,6 +139,15 @@ class CallOrWebSocket(ServerConnection):
         self._exchange = HttpExchange(self._calls.handle)
         self._exchange.connection_made(self.transport)
         self._exchange.data_received(data)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        """The WebSocket handshake; a connection that was a call creation has none (its
+        end is not a failed handshake worth logging)."""
+        try:
+            await super().handshake(*args, **kwargs)
+        except Exception:
+            if self._exchange is None:
+                raise
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._exchange is not None:

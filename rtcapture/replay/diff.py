@@ -11,7 +11,9 @@ server events by type and position (``session.updated[0]``). Rules, by field:
 - anything under ``usage``: token counts within ``token_tolerance`` (a fraction);
 - anything under ``latency``: within ``latency_tolerance_ms`` (None: shown, not compared);
 - function ``arguments``: parsed as JSON and compared key by key;
-- everything else exactly (server ids inside free text, e.g. error messages, masked).
+- everything else exactly (server ids inside free text, e.g. error messages, masked);
+- between a WebSocket and a WebRTC session, the events only WebRTC has
+  (``output_audio_buffer.*``) are not compared.
 
 Pure: no I/O. Paths use :mod:`~rtcapture.replay.paths`, so any reported path can be
 passed to ``--ignore``.
@@ -31,6 +33,8 @@ from .paths import IgnorePattern, Token, format_path
 
 TEXT_KEYS = frozenset({"output_text", "transcript", "text"})
 AUDIO_KEYS = frozenset({"audio_ms", "audio_start_ms", "audio_end_ms"})
+WEBRTC_ONLY_PREFIX = "output_audio_buffer."
+"""Server events only a WebRTC session has (what its audio track played)."""
 
 
 @dataclass(frozen=True)
@@ -219,10 +223,18 @@ def compare_digests(a: SessionDigest, b: SessionDigest, options: DiffOptions) ->
             comparer.add(path, "added", "exact", None, summary(b.responses[i].tree()))
         else:
             comparer.compare(a.responses[i].tree(), b.responses[i].tree(), path)
+    crossed = transport_of(a) != transport_of(b)
     for etype in [*a.events, *(t for t in b.events if t not in a.events)]:
+        if crossed and etype.startswith(WEBRTC_ONLY_PREFIX):
+            continue
         old, new = a.events.get(etype, []), b.events.get(etype, [])
         comparer.compare(old, new, _type_path(etype))
     return apply_ignores(comparer.found, options.ignore)
+
+
+def transport_of(digest: SessionDigest) -> str:
+    """``websocket`` or ``webrtc`` (a digest without its session: ``websocket``)."""
+    return digest.session.transport if digest.session is not None else "websocket"
 
 
 def apply_ignores(found: Sequence[Difference], patterns: Sequence[IgnorePattern]

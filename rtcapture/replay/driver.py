@@ -1,5 +1,8 @@
 """The replay client: connect, pace the recorded client frames, translate ids, record.
 
+The connection comes from an :data:`~.transport.Opener` (a WebSocket by default, a WebRTC
+call with ``rtcapture.webrtc.client``); pacing and ids do not depend on it.
+
 Each planned frame is sent once the server events it depends on have arrived (see
 :mod:`~rtcapture.replay.plan`), then after its recorded gap scaled by ``speed``; audio
 appends follow their recorded clock. Every wait is bounded by ``timeout_s``: a target
@@ -13,16 +16,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
-import socket
 import time
 from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass, field
 
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
-
-from .. import __version__
 from ..protocol import RESPONSE_DONE, ClosedBy, Direction, Opcode, sniff_type
 from .idmap import IdMap, id_values, rewrite_frame
 from .plan import (
@@ -35,17 +32,23 @@ from .plan import (
     is_tracked,
 )
 from .target import TargetPlan
+from .transport import (
+    CLOSE_TIMEOUT_S,
+    Connection,
+    ConnectionGone,
+    Opener,
+    ReplayFailed,
+    open_websocket,
+)
 
-FrameSink = Callable[[Direction, int, Opcode, bytes], None]
-"""Receives (direction, t_ns, opcode, data) for every frame sent or received."""
+__all__ = ["FrameSink", "PaceOptions", "ReplayFailed", "ReplayResult", "Replayer"]
+
+FrameSink = Callable[..., None]
+"""Receives (direction, t_ns, opcode, data) for every frame sent or received, and
+``seq=N`` for a media row numbered when its first audio frame arrived."""
 
 _MAX_NOTES = 20
-_CLOSE_TIMEOUT_S = 2.0
 _SPIN_NS = 1_000_000
-
-
-class ReplayFailed(Exception):
-    """The target failed (refused, unreachable, silent, closed early): exit 3."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +68,8 @@ class ReplayResult:
 
     frames_sent: int = 0
     frames_planned: int = 0
+    skipped: int = 0
+    """Client frames left out because the transport has no place for them."""
     server_events: int = 0
     send_errors_ns: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -83,21 +88,13 @@ class ReplayResult:
             self.notes.append("(further notes left out)")
 
 
-def _reason(exc: BaseException) -> str:
-    """A short reason for a connection failure."""
-    if isinstance(exc, socket.gaierror) and exc.strerror:
-        return exc.strerror
-    if isinstance(exc, OSError) and exc.errno and exc.errno > 0:
-        return os.strerror(exc.errno)
-    return str(exc) or type(exc).__name__
-
-
 class Replayer:
     """One replay of planned frames against one target."""
 
     def __init__(self, target: TargetPlan, plan: AsyncIterable[PlanItem], sink: FrameSink,
-                 options: PaceOptions) -> None:
+                 options: PaceOptions, open_connection: Opener = open_websocket) -> None:
         self.target = target
+        self.open_connection = open_connection
         self.plan = plan
         self.sink = sink
         self.options = options
@@ -139,14 +136,14 @@ class Replayer:
         """Connect, replay, close; never raises for endpoint failures (see ``failure``)."""
         self._t0 = time.monotonic_ns()
         try:
-            ws = await self._connect()
+            conn = await self._connect()
         except ReplayFailed as exc:
             self.result.failure = str(exc)
             return self.result
         self.result.connected = True
-        self.result.subprotocol = ws.subprotocol
-        receiver = asyncio.create_task(self._receive(ws), name="rtcapture-replay-receive")
-        sender = asyncio.create_task(self._send_all(ws), name="rtcapture-replay-send")
+        self.result.subprotocol = conn.subprotocol
+        receiver = asyncio.create_task(self._receive(conn), name="rtcapture-replay-receive")
+        sender = asyncio.create_task(self._send_all(conn), name="rtcapture-replay-send")
         self._sender = sender
         watchdog = asyncio.get_running_loop().call_later(self.options.timeout_s,
                                                          self._first_answer_check)
@@ -159,7 +156,7 @@ class Replayer:
         finally:
             sender.cancel()
             watchdog.cancel()
-            await self._close(ws, abort=self.result.failure is not None)
+            await self._close(conn, abort=self.result.failure is not None)
             receiver.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await receiver
@@ -173,63 +170,39 @@ class Replayer:
                                    f"{self.options.timeout_s:g} s")
             self._sender.cancel()
 
-    async def _connect(self) -> ClientConnection:
-        t = self.target
-        try:
-            return await connect(
-                t.url, additional_headers=t.headers, subprotocols=t.subprotocols or None,  # type: ignore[arg-type]
-                max_size=None, compression=None, open_timeout=self.options.timeout_s,
-                close_timeout=_CLOSE_TIMEOUT_S, ping_interval=None, proxy=None,
-                user_agent_header=f"rtcapture/{__version__} (replay)")
-        except InvalidStatus as exc:
-            status = exc.response.status_code
-            body = exc.response.body.decode("utf-8", "replace").strip().splitlines()
-            detail = f": {body[0][:200]}" if body else ""
-            raise ReplayFailed(t.scrub(f"{t.url} refused the handshake with HTTP {status}"
-                                       f"{detail}")) from None
-        except TimeoutError:
-            raise ReplayFailed(t.scrub(f"{t.url} did not complete the handshake within "
-                                       f"{self.options.timeout_s:g} s")) from None
-        except (OSError, InvalidHandshake) as exc:
-            raise ReplayFailed(t.scrub(f"cannot connect to {t.url}: {_reason(exc)}")) from None
+    async def _connect(self) -> Connection:
+        return await self.open_connection(self.target, self.options.timeout_s)
 
-    async def _close(self, ws: ClientConnection, abort: bool) -> None:
+    async def _close(self, conn: Connection, abort: bool) -> None:
         self._closing = True
-        if abort:
-            ws.transport.abort()
-        else:
-            with contextlib.suppress(Exception):
-                await ws.close()
+        await conn.close(abort)
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(_CLOSE_TIMEOUT_S):
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
                 await self._closed.wait()
-        self.result.close_code = ws.close_code
-        self.result.close_reason = ws.close_reason
+        self.result.close_code = conn.close_code
+        self.result.close_reason = conn.close_reason
 
     # ---------------------------------------------------------------- receive
 
-    async def _receive(self, ws: ClientConnection) -> None:
+    async def _receive(self, conn: Connection) -> None:
         try:
-            async for message in ws:
-                t_ns = self._now()
-                if isinstance(message, str):
-                    data, opcode = message.encode("utf-8"), Opcode.TEXT
+            async for opcode, data, stamped, seq in conn.received():
+                t_ns = self._now() if stamped is None else stamped - self._t0
+                if seq is None:
+                    self.sink(Direction.SERVER, t_ns, opcode, data)
                 else:
-                    data, opcode = bytes(message), Opcode.BINARY
-                self.sink(Direction.SERVER, t_ns, opcode, data)
+                    self.sink(Direction.SERVER, t_ns, opcode, data, seq=seq)
                 self.result.server_events += 1
                 if opcode == Opcode.TEXT:
                     self._observe(data, t_ns)
                 self._progress.set()
-        except ConnectionClosed:
-            pass
         finally:
             if not self._closing:
                 self.result.closed_by = ClosedBy.SERVER
             elif self.result.closed_by is None:
                 self.result.closed_by = ClosedBy.CLIENT
-            self.result.close_code = ws.close_code
-            self.result.close_reason = ws.close_reason
+            self.result.close_code = conn.close_code
+            self.result.close_reason = conn.close_reason
             self._closed.set()
             self._progress.set()
 
@@ -290,7 +263,7 @@ class Replayer:
                 async with asyncio.timeout(remaining):
                     await self._progress.wait()
 
-    async def _send_all(self, ws: ClientConnection) -> None:
+    async def _send_all(self, conn: Connection) -> None:
         prev_intended = self._now()
         async for item in self.plan:
             if isinstance(item, RecordedIds):
@@ -302,9 +275,9 @@ class Replayer:
             self.result.frames_planned += 1
             if self._closed.is_set():
                 continue  # count what could not be sent
-            prev_intended = await self._send(ws, item, prev_intended)
+            prev_intended = await self._send(conn, item, prev_intended)
 
-    async def _send(self, ws: ClientConnection, frame: PlannedFrame, prev_intended: int) -> int:
+    async def _send(self, conn: Connection, frame: PlannedFrame, prev_intended: int) -> int:
         intended = prev_intended + self._scaled(frame.prev_gap_ns)
         if frame.deps:
             before = f"before client frame #{frame.seq} {frame.type or frame.opcode}"
@@ -323,10 +296,15 @@ class Replayer:
             return intended
         t_ns = self._now()
         try:
-            await ws.send(data, text=frame.opcode != Opcode.BINARY)
-        except ConnectionClosed:
+            sent = await conn.send(frame.opcode, data, frame.type)
+        except ConnectionGone:
             return intended
-        self.sink(Direction.CLIENT, t_ns, frame.opcode, data)
+        if sent is None:
+            self.result.skipped += 1
+            self.result.note(f"client frame #{frame.seq} {frame.type} has no place on this "
+                             "transport; left out")
+            return intended
+        self.sink(Direction.CLIENT, t_ns, *sent)
         self.result.frames_sent += 1
         self.result.send_errors_ns.append(t_ns - intended)
         return intended
@@ -364,7 +342,7 @@ class Replayer:
 
     def _check_early_close(self) -> None:
         sent, planned = self.result.frames_sent, self.result.frames_planned
-        if self.result.closed_by == "server" and sent < planned \
+        if self.result.closed_by == "server" and sent + self.result.skipped < planned \
                 and not self.options.server_may_close:
             reason = f" {self.result.close_reason!r}" if self.result.close_reason else ""
             raise ReplayFailed(self.target.scrub(

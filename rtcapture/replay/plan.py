@@ -10,8 +10,9 @@ frame into a :class:`PlannedFrame` naming the server events it depends on:
   ``conversation.item.create``, the ``function_call_arguments.done`` before the
   ``function_call_output``).
 
-Audio appends (Realtime's and GPT-Live's) depend on nothing: they stream on their own
-recorded clock. Server events
+Audio appends (Realtime's and GPT-Live's, and a WebRTC recording's input media rows)
+depend on nothing: they stream on their own recorded clock, the media rows from the
+first one on (a call's microphone starts with the call). Server events
 are named by :class:`EventKey` (response, type, ordinal), which an :class:`EventKeyer`
 computes the same way for the recording and for the replay, so the names survive
 different ids, different delta counts and a different number of items elsewhere.
@@ -182,6 +183,10 @@ class Planner:
     """Turns a recording's events (in ``seq`` order) into plan items, incrementally."""
 
     keyer: EventKeyer = field(default_factory=EventKeyer)
+    absent: tuple[str, ...] = ()
+    """Prefixes of server event types the replay's transport does not carry (a WebRTC
+    recording's ``output_audio_buffer.*`` over a WebSocket): never waited for."""
+    _media_started: bool = False
     _last: tuple[EventKey, int] | None = None
     _response_last: dict[int, tuple[EventKey, int]] = field(default_factory=dict)
     _introduced: dict[str, tuple[EventKey, int]] = field(default_factory=dict)
@@ -202,7 +207,7 @@ class Planner:
         return self._client(ev)
 
     def _server(self, ev: EventRecord) -> RecordedIds | None:
-        if not is_tracked(ev.type):
+        if not is_tracked(ev.type) or (self.absent and ev.type.startswith(self.absent)):  # type: ignore[union-attr]
             return None
         event = decode_event(ev.data)
         key = self.keyer.key(event) if event is not None else None
@@ -232,6 +237,9 @@ class Planner:
     def _client(self, ev: EventRecord) -> PlannedFrame:
         prev_gap = max(0, ev.t_ns - self._prev_client_ns)
         self._prev_client_ns = max(self._prev_client_ns, ev.t_ns)
+        if ev.opcode == Opcode.MEDIA and not self._media_started:
+            prev_gap = 0  # the microphone started with the call, as in the recording
+            self._media_started = True
         deps: dict[EventKey, int] = {}
         refs: list[str] = []
         if ev.type not in _AUDIO_APPENDS:

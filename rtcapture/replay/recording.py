@@ -55,10 +55,18 @@ class ReplayRecorder:
                                         daemon=True)
         self._thread.start()
 
-    def frame(self, direction: Direction, t_ns: int, opcode: Opcode, data: bytes) -> None:
-        """Queue one frame (called on the event loop; never blocks)."""
-        self._queue.put((self._seq, direction, t_ns, time.time_ns(), opcode, data))
+    def reserve(self) -> int:
+        """A ``seq`` for a frame stored later (a media row numbered at its first audio)."""
+        seq = self._seq
         self._seq += 1
+        return seq
+
+    def frame(self, direction: Direction, t_ns: int, opcode: Opcode, data: bytes,
+              seq: int | None = None) -> None:
+        """Queue one frame (called on the event loop; never blocks); ``seq`` as reserved."""
+        if seq is None:
+            seq = self.reserve()
+        self._queue.put((seq, direction, t_ns, time.time_ns(), opcode, data))
 
     def finish(self, status: Status = Status.CLOSED, status_reason: str | None = None,
                **fields: Any) -> None:

@@ -12,10 +12,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import UsageError
 from ..ids import new_id
 from ..protocol import Flavour, flavour_from_handshake, redact_url
 from ..store import SessionRecord, Status, Store, utcnow
-from .diff import DiffOptions, DiffResult, compare_digests
+from .diff import WEBRTC_ONLY_PREFIX, DiffOptions, DiffResult, compare_digests
 from .digest import SessionDigest, digest_events
 from .driver import PaceOptions, Replayer, ReplayResult
 from .live import compare_turns, live_turns, realtime_turns
@@ -23,6 +24,7 @@ from .recording import ReplayRecorder
 from .report import ReplayInfo
 from .source import Prefetcher, plan_items
 from .target import build_target, join_url, recorded_path, replay_model
+from .transport import Transport, check_transport, opener, transport_path
 
 MOCK, PLAYBACK = "mock", "playback"
 
@@ -43,6 +45,8 @@ class ReplayRequest:
     scenario: Any = None
     """A loaded mock scenario (``--target mock``), or None for the built-in one."""
     seed: int = 0
+    transport: str | None = None
+    """``websocket`` or ``webrtc``; None: the recording's own transport."""
 
 
 def send_error_stats(errors_ns: Sequence[int]) -> dict[str, float]:
@@ -79,9 +83,18 @@ async def _base_url(store: Store, original: SessionRecord, request: ReplayReques
         yield mock.url
 
 
+def replay_transport(original: SessionRecord, request: ReplayRequest) -> Transport:
+    """The transport a replay runs over; a one-line error for a bad or unusable one."""
+    transport = check_transport(request.transport or original.transport or Transport.WEBSOCKET)
+    if transport is Transport.WEBRTC and original.flavour == Flavour.LIVE:
+        raise UsageError("GPT-Live sessions have no WebRTC transport: use --transport websocket")
+    return transport
+
+
 async def _replay(store: Store, original: SessionRecord, request: ReplayRequest
                   ) -> tuple[ReplayInfo, ReplayResult]:
-    path = request.path or recorded_path(original)
+    transport = replay_transport(original, request)
+    path = request.path or transport_path(recorded_path(original), transport, original.model)
     async with _base_url(store, original, request) as base:
         url = join_url(base, path)
         in_process = request.target in (MOCK, PLAYBACK)
@@ -91,18 +104,20 @@ async def _replay(store: Store, original: SessionRecord, request: ReplayRequest
             id=new_id(), started=utcnow(), upstream_url=plan.scrub(redact_url(base)),
             path=plan.scrub(redact_url(path)), model=replay_model(original, path),
             flavour=original.flavour, headers=plan.safe_headers,
-            subprotocols=plan.safe_subprotocols, label=request.label,
-            replay_of=original.id)
+            subprotocols=plan.safe_subprotocols if transport is Transport.WEBSOCKET else [],
+            label=request.label, replay_of=original.id, transport=transport)
         recorder = ReplayRecorder(store, record, flavour_from_handshake(
             plan.headers, plan.subprotocols))
         recorder.start()
-        source = Prefetcher(plan_items(store.events(original.id)))
+        absent = (WEBRTC_ONLY_PREFIX,) if transport is Transport.WEBSOCKET else ()
+        source = Prefetcher(plan_items(store.events(original.id), absent))
         source.start()
         await source.prime()
         options = PaceOptions(speed=request.speed, fast=request.fast,
                               timeout_s=request.timeout_s,
                               server_may_close=original.closed_by == "server")
-        replayer = Replayer(plan, source, recorder.frame, options)
+        replayer = Replayer(plan, source, recorder.frame, options,
+                            opener(transport, recorder.reserve))
         reason: str | None
         status, reason = Status.CLOSED, "replay interrupted"  # ends as stored (lost: incomplete)
         try:
@@ -136,6 +151,7 @@ def replay_session(store: Store, original_id: str, request: ReplayRequest) -> Re
     original = store.session(original_id)
     if request.target not in (MOCK, PLAYBACK):
         join_url(request.target, request.path or "/")  # validate before connecting
+    replay_transport(original, request)
     info, _ = asyncio.run(_replay(store, original, request))
     return info
 

@@ -20,9 +20,11 @@ T = TypeVar("T")
 _END = object()
 
 
-def plan_items(events: Iterable[EventRecord]) -> Iterator[PlanItem]:
-    """Plan items for a recording's events (in ``seq`` order), ending with a PlanEnd."""
-    planner = Planner()
+def plan_items(events: Iterable[EventRecord], absent: tuple[str, ...] = ()
+               ) -> Iterator[PlanItem]:
+    """Plan items for a recording's events (in ``seq`` order), ending with a PlanEnd
+    (``absent``: see :attr:`Planner.absent`)."""
+    planner = Planner(absent=absent)
     for ev in events:
         item = planner.feed(ev)
         if item is not None:

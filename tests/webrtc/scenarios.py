@@ -59,6 +59,7 @@ async def rtcapture(*args: str) -> AsyncIterator[tuple[str, asyncio.subprocess.P
                     break
         url = f"http://{match.group(2).decode()}:{match.group(3).decode()}"
         drain = asyncio.create_task(_drain(proc))
+        logs = asyncio.create_task(_collect_logs(proc))
         yield url, proc
     finally:
         if proc.returncode is None:
@@ -71,12 +72,23 @@ async def rtcapture(*args: str) -> AsyncIterator[tuple[str, asyncio.subprocess.P
                 await proc.wait()
         with contextlib.suppress(NameError):
             await drain
+            await logs
+
+
+LOGS: list[str] = []
+"""Everything the servers of this scenario wrote to stderr (their logs)."""
 
 
 async def _drain(proc: asyncio.subprocess.Process) -> None:
     assert proc.stdout is not None
     while await proc.stdout.readline():
         pass
+
+
+async def _collect_logs(proc: asyncio.subprocess.Process) -> None:
+    assert proc.stderr is not None
+    while line := await proc.stderr.readline():
+        LOGS.append(line.decode(errors="replace"))
 
 
 def _isolated() -> None:
@@ -138,8 +150,8 @@ def _peak(pcm: bytes) -> int:
 
 async def record_call(db: str, session: dict[str, Any] | None = None) -> dict[str, Any]:
     """The acceptance conversation through ``rtcapture record`` -> ``rtcapture mock``."""
-    async with rtcapture("mock", "--listen", "127.0.0.1:0") as (mock, _m), \
-            rtcapture("--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
+    async with rtcapture("-v", "mock", "--listen", "127.0.0.1:0") as (mock, _m), \
+            rtcapture("-v", "--db", db, "record", "--listen", "127.0.0.1:0", "--upstream",
                       mock.replace("http://", "ws://"), "--label", "webrtc") as (base, proc):
         call = await open_call(base, path="/v1/realtime/calls?model=gpt-realtime",
                                session=session)
@@ -148,6 +160,7 @@ async def record_call(db: str, session: dict[str, Any] | None = None) -> dict[st
         result["location"] = call.answer.header("Location")
         result["mic_sent_b64"] = base64.b64encode(bytes(call.mic.sent)).decode()
         result["heard_b64"] = base64.b64encode(bytes(call.heard)).decode()
+    result["logs"] = "".join(LOGS)
     return result
 
 
@@ -233,13 +246,42 @@ async def _ended(db: str, label: str) -> None:
             await asyncio.sleep(0.05)  # polling the database for a condition
 
 
-async def command(args: list[str]) -> dict[str, Any]:
-    """``python -m rtcapture ARGS`` inside the namespace: its exit code and output."""
+async def command(args: list[str], env: dict[str, str] | None = None) -> dict[str, Any]:
+    """``python -m rtcapture ARGS`` inside the namespace (``env`` added to the environment):
+    its exit code and output."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "rtcapture", *args, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **(env or {})})
     out, err = await proc.communicate()
     return {"rc": proc.returncode, "stdout": out.decode(), "stderr": err.decode()}
+
+
+async def gather() -> dict[str, Any]:
+    """The host candidates a peer offers, facing loopback, facing elsewhere, overridden."""
+    from rtcapture.webrtc.ice import addresses_facing, new_peer, pin_addresses
+
+    async def candidates(addresses: list[str] | None) -> list[str]:
+        pc = new_peer()
+        pc.createDataChannel("oai-events")
+        offer = await pc.createOffer()
+        pin_addresses(pc, addresses)
+        await pc.setLocalDescription(offer)
+        sdp = pc.localDescription.sdp
+        await pc.close()
+        return [line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate")]
+
+    return {"loopback": await candidates(addresses_facing("127.0.0.1")),
+            "elsewhere": await candidates(addresses_facing("192.0.2.1")),
+            "override": await candidates(addresses_facing("192.0.2.1", ["127.0.0.1"]))}
+
+
+async def replay_refused(db: str, session: str, key: str) -> dict[str, Any]:
+    """``replay --transport webrtc`` with ``key`` against an endpoint that refuses every
+    offer with 401."""
+    async with refusing_upstream(401) as upstream:
+        return await command(["-v", "--db", db, "replay", session, "--target", upstream,
+                              "--transport", "webrtc", "--label", "refused-replay"],
+                             env={"OPENAI_API_KEY": key})
 
 
 async def ice_failure(db: str) -> dict[str, Any]:
@@ -329,7 +371,7 @@ async def chromium_call(db: str, wav: str) -> dict[str, Any]:
     return {"events": events, "location": location}
 
 
-SCENARIOS = {"chromium_call": chromium_call, "preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures}
+SCENARIOS = {"chromium_call": chromium_call, "preflight": preflight, "command": command, "ice_failure": ice_failure, "mock_call": mock_call, "record_call": record_call, "failures": failures, "replay_refused": replay_refused, "gather": gather}
 
 
 def main() -> None:
