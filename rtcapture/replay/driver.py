@@ -1,7 +1,7 @@
 """The replay client: connect, pace the recorded client frames, translate ids, record.
 
 The connection comes from an :data:`~.transport.Opener` (a WebSocket by default, a WebRTC
-call with ``rtcapture.webrtc.client``); pacing and ids do not depend on it.
+call with ``rtcapture.replay.webrtc_call``); pacing and ids do not depend on it.
 
 Each planned frame is sent once the server events it depends on have arrived (see
 :mod:`~rtcapture.replay.plan`), then after its recorded gap scaled by ``speed``; audio

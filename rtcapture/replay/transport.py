@@ -1,7 +1,7 @@
 """The replay's connection to its target, behind one small interface per transport.
 
 The driver (:mod:`.driver`) paces frames and translates ids; a :class:`Connection` carries
-them: :func:`open_websocket` over a WebSocket, ``rtcapture.webrtc.client`` over a WebRTC
+them: :func:`open_websocket` over a WebSocket, ``rtcapture.replay.webrtc_call`` over a WebRTC
 call. Each says what it did with a frame (:meth:`Connection.send` returns what to store,
 or None when the frame has no place on this transport), so a recording made over one
 transport can be replayed over the other:
@@ -160,7 +160,7 @@ def opener(transport: Transport, next_seq: Callable[[], int]) -> Opener:
     (ImportError without it)."""
     if transport is Transport.WEBSOCKET:
         return open_websocket
-    from ..webrtc.client import open_call
+    from .webrtc_call import open_call
 
     return partial(open_call, next_seq=next_seq)
 

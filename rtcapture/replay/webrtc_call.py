@@ -36,8 +36,13 @@ from ..protocol import (
     session_audio_formats,
 )
 from ..protocol.webrtc import DATA_CHANNEL, MEDIA_RATE, SDP_TYPE
-from ..replay.target import TargetPlan
-from ..replay.transport import (
+from ..webrtc.addresses import addresses_facing
+from ..webrtc.http import HttpClientError, post
+from ..webrtc.ice import new_peer, pin_addresses
+from ..webrtc.media import PcmTrack
+from ..webrtc.mediarecorder import MediaRecorder
+from .target import TargetPlan
+from .transport import (
     CLOSE_TIMEOUT_S,
     ConnectionGone,
     Received,
@@ -46,11 +51,6 @@ from ..replay.transport import (
     failure_reason,
     first_line,
 )
-from .addresses import addresses_facing
-from .http import HttpClientError, post
-from .ice import new_peer, pin_addresses
-from .media import PcmTrack
-from .mediarecorder import MediaRecorder
 
 _WS_TO_HTTP = {"ws": "http", "wss": "https"}
 
