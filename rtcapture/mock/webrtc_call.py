@@ -16,7 +16,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any, cast
 
-from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import AudioFrame
 
@@ -26,14 +25,13 @@ from ..mock.scenario import Scenario
 from ..mock.vad import VadEvent
 from ..protocol import ITEM_TRUNCATED, OUTPUT_AUDIO_BUFFER_CLEAR, Flavour
 from ..protocol.webrtc import (
-    DATA_CHANNEL,
     OUTPUT_AUDIO_BUFFER_CLEARED,
     OUTPUT_AUDIO_BUFFER_STARTED,
     OUTPUT_AUDIO_BUFFER_STOPPED,
     CallRequest,
 )
-from ..webrtc.ice import new_peer, pin_addresses
 from ..webrtc.media import PcmConverter, PcmTrack
+from .webrtc_peer import AnsweringCall
 
 log = logging.getLogger("rtcapture.mock")
 
@@ -146,63 +144,37 @@ class WebRTCMockConnection(MockConnection):
                 OUTPUT_AUDIO_BUFFER_CLEAR: on_output_audio_buffer_clear}
 
 
-class MockCall:
+class MockCall(AnsweringCall):
     """One call: its peer connection, the scripted session and the task serving it."""
 
     def __init__(self, request: CallRequest, *, scenario: Scenario, seed: int, fast: bool,
                  model: str | None, ice_addresses: Sequence[str] | None) -> None:
-        self.request = request
-        self.ice_addresses = ice_addresses
-        self.pc = new_peer()
+        super().__init__(request, ice_addresses)
         self.socket = DataChannelSocket(self)
-        self.track = PcmTrack()
         self.conn = WebRTCMockConnection(self.socket, self.track, scenario=scenario,
                                          seed=seed, fast=fast, model=model)
         self.track.on_started = self.conn.audio_started
         self.track.on_finished = self.conn.audio_finished
         self.inbox: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.ended = asyncio.Event()
         if request.session is not None:
             self.conn.session.update(request.session)  # MockError: the caller answers 400
             self.conn.audio.configure(self.conn.session.input_format,
                                       self.conn.session.turn_detection)
 
-    def _task(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    def on_channel(self, channel: Any) -> None:
+        self.socket.channel = channel
+        channel.on("message", lambda m: self.inbox.put_nowait(("event", m)))
+        channel.on("close", lambda: self.inbox.put_nowait(("end", None)))
+        self.inbox.put_nowait(("open", None))
 
-    async def answer(self) -> str:
-        """Apply the offer, return the SDP answer, start serving."""
-        pc = self.pc
+    def on_audio(self, track: MediaStreamTrack) -> None:
+        self._task(self._listen(track), "mock-webrtc-input")
 
-        @pc.on("datachannel")
-        def on_datachannel(channel: Any) -> None:
-            if channel.label != DATA_CHANNEL:
-                return
-            self.socket.channel = channel
-            channel.on("message", lambda m: self.inbox.put_nowait(("event", m)))
-            channel.on("close", lambda: self.inbox.put_nowait(("end", None)))
-            self.inbox.put_nowait(("open", None))
+    def on_failed(self) -> None:
+        self.inbox.put_nowait(("end", None))
 
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
-                self._task(self._listen(track), "mock-webrtc-input")
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
-                self.inbox.put_nowait(("end", None))
-
-        await pc.setRemoteDescription(RTCSessionDescription(self.request.sdp, "offer"))
-        pc.addTrack(self.track)
-        answer = await pc.createAnswer()
-        pin_addresses(pc, self.ice_addresses)
-        await pc.setLocalDescription(answer)
+    def on_answered(self) -> None:
         self._task(self._serve(), "mock-webrtc-call")
-        return pc.localDescription.sdp
 
     async def _listen(self, track: MediaStreamTrack) -> None:
         converter = PcmConverter()

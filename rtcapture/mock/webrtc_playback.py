@@ -17,19 +17,16 @@ import json
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from aiortc import RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 
 from ..protocol import Opcode
 from ..protocol.webrtc import (
-    DATA_CHANNEL,
     OUTPUT_AUDIO_BUFFER_CLEARED,
     OUTPUT_AUDIO_BUFFER_STOPPED,
     CallRequest,
 )
-from ..webrtc.ice import new_peer, pin_addresses
-from ..webrtc.media import PcmTrack
 from .playback import Close, Cue, PlaybackSession
+from .webrtc_peer import AnsweringCall
 
 _AUDIO_ENDS = (OUTPUT_AUDIO_BUFFER_STOPPED.encode(), OUTPUT_AUDIO_BUFFER_CLEARED.encode())
 
@@ -90,57 +87,29 @@ class CallPlayback(PlaybackSession):
         await self.call.close()
 
 
-class PlaybackCall:
-    """One call serving a recording back."""
+class PlaybackCall(AnsweringCall):
+    """One call serving a recording back; playback starts as the channel opens."""
 
     def __init__(self, request: CallRequest, cues: list[Cue], client_t_ns: list[int], *,
                  fast: bool, speed: float, close: Close | None,
                  ice_addresses: Sequence[str] | None) -> None:
-        self.request = request
-        self.ice_addresses = ice_addresses
-        self.pc = new_peer()
-        self.track = PcmTrack()
+        super().__init__(request, ice_addresses)
         self.inbox = ChannelInbox()
         self.channel: Any = None
-        self.ended = asyncio.Event()
         self.session = CallPlayback(self, cues, client_t_ns, fast=fast, speed=speed,
                                     close=close)
-        self.tasks: set[asyncio.Task[None]] = set()
 
-    def _task(self, coro: Any, name: str) -> None:
-        task = asyncio.get_running_loop().create_task(coro, name=name)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
+    def on_channel(self, channel: Any) -> None:
+        self.channel = channel
+        channel.on("message", self.inbox.put)
+        channel.on("close", self.inbox.end)
+        self._task(self._serve(), "mock-webrtc-playback")
 
-    async def answer(self) -> str:
-        """Apply the offer, return the SDP answer; playback starts as the channel opens."""
-        pc = self.pc
+    def on_audio(self, track: MediaStreamTrack) -> None:
+        self._task(self._drain(track), "mock-webrtc-playback-input")
 
-        @pc.on("datachannel")
-        def on_datachannel(channel: Any) -> None:
-            if channel.label != DATA_CHANNEL:
-                return
-            self.channel = channel
-            channel.on("message", self.inbox.put)
-            channel.on("close", self.inbox.end)
-            self._task(self._serve(), "mock-webrtc-playback")
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
-                self._task(self._drain(track), "mock-webrtc-playback-input")
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
-                self.inbox.end()
-
-        await pc.setRemoteDescription(RTCSessionDescription(self.request.sdp, "offer"))
-        pc.addTrack(self.track)
-        answer = await pc.createAnswer()
-        pin_addresses(pc, self.ice_addresses)
-        await pc.setLocalDescription(answer)
-        return str(pc.localDescription.sdp)
+    def on_failed(self) -> None:
+        self.inbox.end()
 
     @staticmethod
     async def _drain(track: MediaStreamTrack) -> None:
