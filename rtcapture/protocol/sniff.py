@@ -152,7 +152,10 @@ def audio_span(frame: bytes, is_append: bool, audio_bytes: int) -> tuple[int, in
 
 
 LARGE_FRAME = 1 << 20
-"""A text frame at least this long is parsed by :func:`parse_large_frame` when it can be."""
+"""What a large frame is, everywhere in the recording pipeline: the relay writes it from
+its own buffer and records it without a copy, the sink queues it as slices of itself, the
+writer's decoder frees its buffer first and stores it at once, and a text one is parsed by
+:func:`parse_large_frame` when it can be. Also malloc's fixed mmap threshold."""
 _VALUE_OPENS = re.compile(rb'\s*:\s*"')
 _BASE64_TEXT = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
 

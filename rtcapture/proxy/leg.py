@@ -14,7 +14,8 @@ from websockets.protocol import CLIENT, OPEN, Protocol
 from websockets.typing import BytesLike
 
 from ..protocol import Direction
-from .outbox import LARGE_FRAME, Outbox
+from ..protocol.sniff import LARGE_FRAME
+from .outbox import Outbox
 
 if TYPE_CHECKING:
     from .relay import Relay

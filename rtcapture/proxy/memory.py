@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import ctypes
 
+from ..protocol.sniff import LARGE_FRAME
+
 M_MMAP_THRESHOLD = -3
 """glibc's ``mallopt`` parameter (malloc.h)."""
-LARGE_ALLOCATION = 1 << 20
 
 
-def release_large_buffers(threshold: int = LARGE_ALLOCATION) -> bool:
+def release_large_buffers(threshold: int = LARGE_FRAME) -> bool:
     """Fix the mmap threshold of this process at ``threshold`` bytes; False where the C
     library has no ``mallopt`` or refused it (nothing changes then)."""
     try:

@@ -22,9 +22,6 @@ try:
 except ImportError:  # websockets built without its C extension
     from websockets.utils import apply_mask
 
-LARGE_FRAME = 1 << 20
-"""A data frame at least this long goes through an :class:`Outbox` and is recorded
-without a copy (``Leg.assemble``)."""
 LARGE_CHUNK = 1 << 20
 """Slice of a large payload handed to the transport at a time (a multiple of 4, so that
 every slice starts at the mask's first byte)."""

@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 from ..errors import StoreError
+from ..protocol.sniff import LARGE_FRAME
 from .controls import Config, Control, Shutdown
 from .stream import pack_control, pack_frame
 
@@ -45,8 +46,6 @@ HIGH_WATER = 64 << 20
 PIPE_CHUNK = 1 << 20
 """At most about this much is handed to the pipe transport at a time (a quarter of
 ``high_water`` when that is smaller)."""
-LARGE_RECORD = 1 << 20
-"""A payload at least this long is queued as slices of itself, never joined to others."""
 RESTART_DELAY_S = 1.0
 
 
@@ -269,7 +268,7 @@ class WriterSink:
             return
         self._chunks.append(pack_frame(session_no, seq, server, binary, delivered, t_ns,
                                        wall_ns, data, incomplete))
-        if len(data) >= LARGE_RECORD:
+        if len(data) >= LARGE_FRAME:  # queued as slices of itself, never joined
             self._queue_large(data)
             return
         self._chunks.append(data)

@@ -13,6 +13,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..protocol.sniff import LARGE_FRAME
 from .controls import Control, from_wire, to_wire
 
 FRAME = b"F"
@@ -21,8 +22,6 @@ CONTROL = b"C"
 FRAME_HEADER = struct.Struct("<cBIIqqI")
 """kind, flags, session number, seq, t_ns, wall_ns, payload length."""
 CONTROL_HEADER = struct.Struct("<cI")
-LARGE_PAYLOAD = 1 << 20
-"""The decoder frees the buffer of a frame this long before the frame is handled."""
 
 FLAG_SERVER = 1
 FLAG_BINARY = 2
@@ -96,7 +95,7 @@ class StreamDecoder:
                 if pos == end:  # the last record held: free its bytes before it is handled
                     buf.clear()
                     pos = end = 0
-                elif length >= LARGE_PAYLOAD:  # and a large one's while the rest waits
+                elif length >= LARGE_FRAME:  # and a large one's while the rest waits
                     del buf[:pos]
                     pos, end = 0, len(buf)
                 self._pos = pos
