@@ -30,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 APPEND_B64 = "A" * 1280
 DELTA_B64 = "B" * 1280
@@ -88,6 +89,7 @@ async def role_load(url: str, sessions: int, duration: float, aligned: bool) -> 
                                    compression=None, ping_interval=None))
     start = time.perf_counter() + 0.5
     stop_at = start + duration
+    sched0 = schedstat(os.getpid())
 
     async def session(n: int, ws) -> None:  # type: ignore[no-untyped-def]
         nonlocal sent, received
@@ -123,11 +125,13 @@ async def role_load(url: str, sessions: int, duration: float, aligned: bool) -> 
         await ws.close()
 
     await asyncio.gather(*(session(n, ws) for n, ws in enumerate(conns)))
+    sched = [b - a for a, b in zip(sched0, schedstat(os.getpid()), strict=True)]
     rtts.sort()
     q = (lambda p: rtts[min(len(rtts) - 1, int(p * len(rtts)))] * 1000) if rtts else (
         lambda p: float("nan"))
     print(json.dumps({"sent": sent, "received": received, "p50_ms": q(0.50),
-                      "p99_ms": q(0.99), "max_ms": q(1.0)}), flush=True)
+                      "p99_ms": q(0.99), "max_ms": q(1.0),
+                      "load_cpu_ns": sched[0], "load_wait_ns": sched[1]}), flush=True)
 
 
 # --------------------------------------------------------------------------- orchestration
@@ -162,6 +166,37 @@ def tree_pids(pid: int) -> list[int]:
         except OSError:
             pass
     return pids
+
+
+def schedstat(pid: int) -> tuple[int, int, int]:
+    """CPU time (ns), run-queue wait (ns) and timeslices of every thread of ``pid``."""
+    total = [0, 0, 0]
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return (0, 0, 0)
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as fh:
+                for i, v in enumerate(fh.read().split()[:3]):
+                    total[i] += int(v)
+        except (OSError, ValueError):
+            pass
+    return (total[0], total[1], total[2])
+
+
+def tree_sched(pid: int) -> dict[str, tuple[int, int, int]]:
+    """:func:`schedstat` of a process (``main``) and of its descendants (``children``)."""
+    pids = tree_pids(pid)
+    kids = [schedstat(p) for p in pids[1:]]
+    return {"main": schedstat(pid),
+            "children": tuple(sum(k[i] for k in kids) for i in range(3))}  # type: ignore[dict-item]
+
+
+def system_cpu() -> list[int]:
+    """The machine's CPU time by category (user nice system idle iowait irq softirq)."""
+    with open("/proc/stat") as fh:
+        return [int(v) for v in fh.readline().split()[1:8]]
 
 
 def tree_cpu(pid: int) -> float:
@@ -214,27 +249,56 @@ def start_middle(target: str, upstream_url: str, workdir: Path) -> tuple[
 
 
 def run_once(target: str, sessions: int, duration: float, aligned: bool,
-             workdir: Path) -> dict[str, float]:
+             workdir: Path) -> dict[str, Any]:
     up_port = free_port()
     upstream = spawn([sys.executable, __file__, "--role", "upstream", "--port", str(up_port)],
                      b"ready")
     middle, url = start_middle(target, f"ws://127.0.0.1:{up_port}", workdir)
     try:
         cpu0 = tree_cpu(middle.pid) if middle else 0.0
+        sched0 = tree_sched(middle.pid) if middle else {}
+        up0 = schedstat(upstream.pid)
+        sys0 = system_cpu()
         load = subprocess.run(
             [sys.executable, __file__, "--role", "load", "--url", url, "--sessions",
              str(sessions), "--duration", str(duration)] + (["--aligned"] if aligned else []),
             capture_output=True, timeout=duration + 120)
         cpu1 = tree_cpu(middle.pid) if middle else 0.0
+        sched1 = tree_sched(middle.pid) if middle else {}
+        up1 = schedstat(upstream.pid)
+        sys1 = system_cpu()
         result = json.loads(load.stdout.decode().strip().splitlines()[-1])
         frames = result["sent"] + result["received"]
         result["cpu_us_per_frame"] = (cpu1 - cpu0) / frames * 1e6 if middle and frames else 0
         result["lost"] = result["sent"] - result["received"]
+        per = 1e-3 / frames if frames else 0.0  # ns -> us per frame
+        result["wait_us"] = {
+            "load": result.pop("load_wait_ns") * per,
+            "upstream": (up1[1] - up0[1]) * per,
+            **{f"middle_{k}": (sched1[k][1] - sched0[k][1]) * per for k in sched1}}
+        result["cpu_us"] = {
+            "load": result.pop("load_cpu_ns") * per,
+            "upstream": (up1[0] - up0[0]) * per,
+            **{f"middle_{k}": (sched1[k][0] - sched0[k][0]) * per for k in sched1}}
+        busy = [b - a for a, b in zip(sys0, sys1, strict=True)]
+        result["system"] = {name: round(v / max(1, sum(busy)) * 100, 1) for name, v in
+                            zip(("user", "nice", "system", "idle", "iowait", "irq", "softirq"),
+                                busy, strict=True)}
         return result
     finally:
         if middle:
             stop(middle)
         stop(upstream)
+
+
+def sched_line(r: dict[str, Any]) -> str:
+    """Per-frame CPU and run-queue wait of each process, and the machine's CPU split."""
+    parts = [f"{k} cpu {r['cpu_us'][k]:.0f}/wait {r['wait_us'][k]:.0f} us"
+             for k in r["cpu_us"] if r["cpu_us"][k] or r["wait_us"][k]]
+    sysd = r["system"]
+    return ("; ".join(parts) + f" | machine user {sysd['user'] + sysd['nice']:.0f}% "
+            f"sys {sysd['system'] + sysd['softirq']:.0f}% idle {sysd['idle']:.0f}% "
+            f"iowait {sysd['iowait']:.0f}%")
 
 
 def fmt_ratio(value: float, ref: float) -> str:
@@ -277,7 +341,9 @@ def main() -> None:
                 print(f"rep {rep + 1} {target:9} p50 {r['p50_ms']:.2f} ms  p99 "
                       f"{r['p99_ms']:.2f} ms  lost {r['lost']}  cpu/frame "
                       f"{r['cpu_us_per_frame']:.1f} us", flush=True)
-        med = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]}
+                print("      " + sched_line(r), flush=True)
+        med = {t: {k: statistics.median(r[k] for r in rs) for k in rs[0]
+                   if not isinstance(rs[0][k], dict)}
                for t, rs in results.items()}
         ref = med["relay"]
         print(f"\n{args.sessions} sessions, spread phases, median of {args.repeats} "
