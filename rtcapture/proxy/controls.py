@@ -22,6 +22,8 @@ class Config:
     OP: ClassVar[str] = "config"
     db_url: str
     recorder_id: str
+    spill_dir: str | None = None
+    """Where the recorder spills when the writer is behind (read at the end if need be)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +104,29 @@ class End:
     """Frames the relay handed on (frames lost on the way count as lost)."""
 
 
-Control = Config | Shutdown | Begin | Opened | Media | End
+@dataclass(frozen=True, slots=True)
+class Spill:
+    """What follows is in the spill file at ``path``, not on the pipe (until
+    :class:`SpillEnd`)."""
+
+    OP: ClassVar[str] = "spill"
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class SpillEnd:
+    """The spill file ends after ``size`` bytes; what follows on the pipe comes after it."""
+
+    OP: ClassVar[str] = "spill_end"
+    path: str
+    size: int
+
+
+Control = Config | Shutdown | Begin | Opened | Media | End | Spill | SpillEnd
 """Any control record."""
 
 _KINDS: dict[str, type[Control]] = {kind.OP: kind for kind in (
-    Config, Shutdown, Begin, Opened, Media, End)}
+    Config, Shutdown, Begin, Opened, Media, End, Spill, SpillEnd)}
 
 
 def to_wire(msg: Control) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import ssl
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Protocol
 
 from websockets.uri import WebSocketURI
@@ -33,6 +34,7 @@ from .listener import FDS_PER_SESSION, Listener
 from .memory import release_large_buffers
 from .relay import CloseInfo, Relay, RelayConfig
 from .sink import HIGH_WATER, WriterSink
+from .spill import default_spill_dir
 
 logger = logging.getLogger("rtcapture.recorder")
 
@@ -205,7 +207,13 @@ class Recorder:
     tls: ssl.SSLContext | None = None
     echo: Callable[[str], None] = print
     sink_high_water: int = HIGH_WATER
-    """Bytes queued towards the writer before every leg stops reading (backpressure)."""
+    """Bytes queued towards the writer before every leg stops reading (backpressure), when
+    recording cannot spill to a file."""
+    spill: bool = True
+    """Past what the writer takes, spill the record stream to a file instead of holding the
+    relay (:mod:`.spill`)."""
+    spill_dir: Path | None = None
+    """Where spill files go (None: beside the SQLite database, else the temp dir)."""
     fds_per_session: int = FDS_PER_SESSION
     """File descriptors a session holds in this process (3 when the upstream is in-process)."""
     stats: RecorderStats = field(default_factory=RecorderStats)
@@ -228,7 +236,9 @@ class Recorder:
 
     def __post_init__(self) -> None:
         self.sink = WriterSink(self.db_url, self.recorder_id, on_report=self._on_report,
-                               high_water=self.sink_high_water)
+                               high_water=self.sink_high_water,
+                               spill_dir=(self.spill_dir or default_spill_dir(self.db_url))
+                               if self.spill else None)
         self.sink.on_restart = self._writer_restarted
         self.upstream_display = redact_url(self.upstream_url)
 

@@ -1,14 +1,15 @@
 """The relay's end of the record stream: batches records into the writer process's pipe.
 
 Per frame the relay only packs a header and appends two byte strings to a list; one
-``write`` per event-loop iteration hands the batch to the pipe. When the writer falls
-behind, batches wait in a backlog of their own (the pipe transport is kept under
-``PIPE_CHUNK``: its buffer grows by copying, ours does not); once ``high_water`` bytes wait,
-every relay leg stops reading (backpressure) until half of it has drained: memory stays
-bounded and nothing is dropped. While the store itself has failed, frames past
-``high_water`` are dropped and counted instead (open sessions keep relaying, they end
-``incomplete``). If the writer process dies, frames are counted as lost, stderr says so
-once, and it is restarted.
+``write`` per event-loop iteration hands the batch to the pipe, a non-blocking pipe of its
+own (no transport buffer: what the pipe does not take now is in our hands). When the writer
+falls behind, that rest waits in a small backlog; past ``spill_at`` bytes recording spills
+to a file (:mod:`.spill`) instead of holding anything more in memory, and relaying never
+waits. Only when no spill file can be written does the old rule apply: once ``high_water``
+bytes wait, every relay leg stops reading (backpressure) until half of it has drained.
+While the store itself has failed, frames past ``high_water`` are dropped and counted
+instead (open sessions keep relaying, they end ``incomplete``). If the writer process dies,
+frames are counted as lost, stderr says so once, and it is restarted.
 
 The writer runs in a process group of its own and ignores SIGINT, SIGTERM and SIGHUP: a
 terminal's Ctrl-C (sent to the whole foreground group), a closed terminal and a service
@@ -20,17 +21,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import logging
+import os
 import sys
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 from ..errors import StoreError
 from ..protocol.sniff import LARGE_FRAME
-from .controls import Config, Control, Shutdown
+from .controls import Config, Control, Shutdown, Spill, SpillEnd
+from .spill import SPILL_AT, SPILL_RESUME, SpillFile, spill_name
 from .stream import pack_control, pack_frame
 
 logger = logging.getLogger("rtcapture.sink")
@@ -44,9 +50,18 @@ class Reader(Protocol):
 HIGH_WATER = 64 << 20
 """Bytes buffered towards the writer before the relay applies backpressure."""
 PIPE_CHUNK = 1 << 20
-"""At most about this much is handed to the pipe transport at a time (a quarter of
-``high_water`` when that is smaller)."""
+"""At most this much is written to the pipe at a time."""
 RESTART_DELAY_S = 1.0
+PIPE_SIZE = 1 << 20
+F_SETPIPE_SZ = 1031
+
+
+def _write_all(fd: int, pieces: list[bytes | bytearray | memoryview]) -> None:
+    """Write every piece to a blocking ``fd`` (at shutdown)."""
+    for piece in pieces:
+        view = memoryview(piece)
+        while view:
+            view = view[os.write(fd, view):]
 
 
 @dataclass
@@ -75,12 +90,22 @@ class WriterSink:
 
     def __init__(self, db_url: str, recorder_id: str, *,
                  on_report: Callable[[dict[str, Any]], None],
-                 high_water: int = HIGH_WATER) -> None:
+                 high_water: int = HIGH_WATER, spill_dir: Path | None = None,
+                 spill_at: int = SPILL_AT) -> None:
         self.db_url = db_url
         self.recorder_id = recorder_id
         self.on_report = on_report
         self.high_water = high_water
-        self.chunk = max(16 << 10, min(PIPE_CHUNK, high_water // 4))
+        self.spill_dir = spill_dir
+        """Where to spill while the writer is behind (None: never; backpressure instead)."""
+        self.spill_at = min(spill_at, high_water // 2)
+        self.spills = 0
+        """How many times recording fell behind and spilled to a file."""
+        self.spilled_bytes = 0
+        self._spill: SpillFile | None = None
+        self._spill_started = 0.0
+        self._spill_warned = False
+        self.chunk = PIPE_CHUNK
         self.proc: asyncio.subprocess.Process | None = None
         self.store_ok = True
         self.lost = 0
@@ -98,9 +123,11 @@ class WriterSink:
         """Called once a restarted writer is ready (to tell it about open sessions)."""
         self.restarts = 0
         self._chunks: list[bytes | bytearray] = []
-        self._backlog: deque[bytes | memoryview] = deque()
+        self._backlog: deque[bytes | bytearray | memoryview] = deque()
         self._backlog_bytes = 0
-        self._feeding = False
+        self._fd: int | None = None
+        """The pipe to the writer's stdin (non-blocking; ours alone, no transport buffer)."""
+        self._watching = False
         self._scheduled = False
         self._alive = False
         self._closing = False
@@ -112,20 +139,28 @@ class WriterSink:
     async def start(self, timeout: float = 30.0) -> None:
         """Start the writer process and wait until it has opened the database."""
         self._loop = asyncio.get_running_loop()
+        read_end, write_end = os.pipe()
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "rtcapture.proxy.writer",
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, process_group=0)
+                stdin=read_end, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, start_new_session=True)
         except OSError as exc:
+            os.close(write_end)
             raise StoreError(f"cannot start the writer process ({sys.executable}): "
                              f"{exc.strerror or exc}") from None
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.transport.set_write_buffer_limits(
-            high=self.chunk // 2, low=self.chunk // 4)
+        finally:
+            os.close(read_end)
+        assert self.proc.stdout is not None
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
+        os.set_blocking(write_end, False)
+        self._fd = write_end
         self._backlog.clear()
         self._backlog_bytes = 0
-        self.proc.stdin.write(pack_control(Config(self.db_url, self.recorder_id)))
+        self._send(pack_control(Config(
+            self.db_url, self.recorder_id,
+            str(self.spill_dir) if self.spill_dir is not None else None)))
         try:
             async with asyncio.timeout(timeout):
                 line = await self.proc.stdout.readline()
@@ -187,12 +222,17 @@ class WriterSink:
             elif kind == "stored":
                 for no, rows in report.get("sessions", {}).items():
                     self.stored[int(no)] = int(rows)
+            elif kind == "spill_read":
+                self._spill_progress(report)
+                continue
             self.on_report(report)
         await proc.wait()
         self._alive = False
+        self._close_fd()
         self._backlog.clear()  # the writer is gone: what waited for it is lost with it
         self._backlog_bytes = 0
         self._chunks.clear()
+        self._drop_spill()
         if not self._closing:
             self.store_ok = False
             self.on_report({"event": "writer_died", "returncode": proc.returncode})
@@ -233,17 +273,24 @@ class WriterSink:
         bound by default: the caller cancels to give up)."""
         self._closing = True
         proc = self.proc
-        if proc is None or proc.stdin is None:
+        if proc is None:
             return None
-        if self._alive:
+        if self._alive and self._fd is not None:
             self._flush()
-            with contextlib.suppress(ConnectionError, RuntimeError):
-                while self._backlog:  # in order, before the shutdown record
-                    proc.stdin.write(self._backlog.popleft())
-                self._backlog_bytes = 0
-                proc.stdin.write(pack_control(Shutdown()))
-                await proc.stdin.drain()
-            proc.stdin.close()
+            end = await self._close_spill()
+            rest = [*self._backlog, *([end] if end is not None else []),
+                    pack_control(Shutdown())]  # in order, the shutdown record last
+            self._backlog.clear()
+            self._backlog_bytes = 0
+            fd = self._fd
+            self._stop_watching()
+            self._fd = None
+            os.set_blocking(fd, True)
+            with contextlib.suppress(OSError):
+                await asyncio.to_thread(_write_all, fd, rest)
+            os.close(fd)
+        else:
+            self._close_fd()
         try:
             async with asyncio.timeout(timeout):
                 await proc.wait()
@@ -266,11 +313,12 @@ class WriterSink:
             self.lost += 1
             self.dropped.setdefault(session_no, Dropped()).add(server, len(data))
             return
-        self._chunks.append(pack_frame(session_no, seq, server, binary, delivered, t_ns,
-                                       wall_ns, data, incomplete))
-        if len(data) >= LARGE_FRAME:  # queued as slices of itself, never joined
-            self._queue_large(data)
+        header = pack_frame(session_no, seq, server, binary, delivered, t_ns, wall_ns, data,
+                            incomplete)
+        if len(data) >= LARGE_FRAME:  # sent from its own buffer, never joined
+            self._queue_large(header, data)
             return
+        self._chunks.append(header)
         self._chunks.append(data)
         if not self._scheduled:
             self._scheduled = True
@@ -292,11 +340,19 @@ class WriterSink:
         return self.dropped.pop(session_no, Dropped()).as_dict()
 
     def pending_bytes(self) -> int:
-        """Bytes handed over but not yet read by the writer (pipe transport and backlog)."""
-        proc = self.proc
-        size = proc.stdin.transport.get_write_buffer_size() \
-            if proc is not None and proc.stdin is not None else 0
-        return size + self._backlog_bytes
+        """Bytes held in memory for the writer (the pipe being full; a spill file's are
+        :meth:`spilled_unread`)."""
+        return self._backlog_bytes
+
+    def spilled_unread(self) -> int:
+        """Bytes of the current spill file the writer has not read yet."""
+        spill = self._spill
+        return spill.queued - self._spill_read if spill is not None else 0
+
+    @property
+    def spilling(self) -> bool:
+        """Whether records go to a spill file now (the writer is behind)."""
+        return self._spill is not None
 
     def _flush(self) -> None:
         self._scheduled = False
@@ -304,63 +360,180 @@ class WriterSink:
             return
         data = b"".join(self._chunks)
         self._chunks.clear()
-        proc = self.proc
-        if proc is None or proc.stdin is None or not self._alive:
+        if self._fd is None or not self._alive:
             return
-        transport = proc.stdin.transport
-        if self._backlog or transport.get_write_buffer_size() >= self.chunk:
-            self._backlog.append(data)
-            self._backlog_bytes += len(data)
-        else:
-            try:
-                transport.write(data)
-            except (ConnectionError, RuntimeError):
-                return
-        self._queued(proc)
+        self._send(data)
 
-    def _queue_large(self, data: bytes | bytearray) -> None:
-        """Queue a large payload (its header is the last of ``_chunks``) as ``chunk``-long
-        slices of itself behind everything queued before: no copy of it is made here, and
-        the pipe transport never holds more than about ``chunk`` of it."""
+    def _queue_large(self, header: bytes, data: bytes | bytearray) -> None:
+        """Send a large frame behind everything queued before, its payload from its own
+        buffer: no copy of it is made here."""
         self._flush()
-        proc = self.proc
-        if proc is None or proc.stdin is None or not self._alive:
+        if self._fd is None or not self._alive:
             return
-        view = memoryview(data)
-        for at in range(0, len(view), self.chunk):
-            self._backlog.append(view[at:at + self.chunk])
-        self._backlog_bytes += len(view)
-        self._queued(proc)
+        self._send(header, boundary=False)
+        self._send(memoryview(data))
 
-    def _queued(self, proc: asyncio.subprocess.Process) -> None:
-        """Apply backpressure past ``high_water``; start feeding the backlog to the pipe."""
-        if not self.paused and self.store_ok and self.pending_bytes() > self.high_water:
+    def _send(self, data: bytes | bytearray | memoryview, boundary: bool = True) -> None:
+        """Hand ``data`` on in order: to the spill file while spilling, else what the pipe
+        takes now, the rest kept in the backlog. Once more than ``spill_at`` waits there,
+        at a record boundary (``data`` ends one), what follows goes to a spill file."""
+        if self._spill is not None:
+            self._to_spill(data)
+            return
+        rest = self._to_pipe(data)
+        if rest is None:
+            return
+        self._hold(rest)  # a record begun on the pipe ends there
+        if boundary and self.spill_dir is not None and self.store_ok \
+                and self._backlog_bytes > self.spill_at:
+            self._start_spill()
+
+    def _to_pipe(self, data: bytes | bytearray | memoryview
+                 ) -> bytes | bytearray | memoryview | None:
+        """Write what the pipe takes now, in order; the rest (None: nothing left)."""
+        if self._backlog:
+            return data
+        sent = self._write(data)
+        return None if sent == len(data) else memoryview(data)[sent:]
+
+    def _hold(self, data: bytes | bytearray | memoryview) -> None:
+        """Keep ``data`` in the backlog until the pipe takes it."""
+        self._backlog.append(data)
+        self._backlog_bytes += len(data)
+        self._queued()
+
+    def _write(self, data: bytes | bytearray | memoryview) -> int:
+        """Write what the pipe takes without waiting (0 once the writer is gone)."""
+        if self._fd is None:
+            return 0
+        try:
+            return os.write(self._fd, data)
+        except BlockingIOError:
+            return 0
+        except OSError:  # the writer is gone: _read_reports sees it exit
+            return len(data)
+
+    def _queued(self) -> None:
+        """Apply backpressure past ``high_water``; feed the backlog as the pipe takes it."""
+        if not self.paused and self.store_ok and self._backlog_bytes > self.high_water:
             self.paused = True
             self.pauses += 1
             for reader in list(self.readers):
                 reader.update_reading()
-        if (self._backlog or self.paused) and not self._feeding:
-            self._feeding = True
-            self._spawn(self._feed(proc))
+        if self._backlog and not self._watching and self._fd is not None:
+            assert self._loop is not None
+            self._loop.add_writer(self._fd, self._on_writable)
+            self._watching = True
 
-    async def _feed(self, proc: asyncio.subprocess.Process) -> None:
-        """Move the backlog into the pipe as the writer reads it, ``chunk`` bytes at a time;
-        lift backpressure once no more than half of ``high_water`` waits."""
-        assert proc.stdin is not None
-        transport = proc.stdin.transport
+    def _on_writable(self) -> None:
+        """The pipe takes more: move the backlog into it, ``chunk`` bytes at a time; lift
+        backpressure once no more than half of ``high_water`` waits."""
+        while self._backlog:
+            head = self._backlog[0]
+            piece = memoryview(head)[:self.chunk]
+            sent = self._write(piece)
+            if sent == 0:
+                break
+            self._backlog_bytes -= sent
+            if sent == len(head):
+                self._backlog.popleft()
+            else:
+                self._backlog[0] = memoryview(head)[sent:]
+        if not self._backlog:
+            self._stop_watching()
+        if self.paused and self._backlog_bytes <= self.high_water // 2:
+            self._resume_readers()
+
+    def _stop_watching(self) -> None:
+        if self._watching and self._fd is not None and self._loop is not None:
+            self._loop.remove_writer(self._fd)
+        self._watching = False
+
+    def _close_fd(self) -> None:
+        self._stop_watching()
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            self._fd = None
+
+    # spilling ------------------------------------------------------------------------
+
+    def _start_spill(self) -> None:
+        """Send what follows to a new spill file (announced on the pipe, after the backlog)."""
+        assert self.spill_dir is not None
+        path = self.spill_dir / spill_name(self.recorder_id, self.spills + 1)
         try:
-            while (self._backlog or self.paused) and proc is self.proc and self._alive:
-                await proc.stdin.drain()  # waits while the transport holds over chunk/2
-                while self._backlog and transport.get_write_buffer_size() < self.chunk:
-                    data = self._backlog.popleft()
-                    self._backlog_bytes -= len(data)
-                    transport.write(data)
-                if self.paused and self.pending_bytes() <= self.high_water // 2:
-                    self._resume_readers()
-        except (ConnectionError, RuntimeError):
-            pass
-        finally:
-            self._feeding = False
+            spill = SpillFile(path)
+        except OSError as exc:
+            logger.error("cannot create a spill file in %s (%s): the relay waits for the "
+                         "writer instead", self.spill_dir, exc.strerror or exc)
+            self.spill_dir = None
+            return
+        rest = self._to_pipe(pack_control(Spill(str(path))))  # after what the backlog holds
+        if rest is not None:
+            self._hold(rest)
+        self._spill, self._spill_read = spill, 0
+        self._spill_started = time.monotonic()
+        self.spills += 1
+        say = logger.warning if not self._spill_warned else logger.debug
+        say("recording is behind (%.1f MB wait for the writer): spilling to %s; relaying "
+            "goes on at full speed and the writer catches up from the file",
+            self.pending_bytes() / 1e6, path)
+
+    def _to_spill(self, data: bytes | bytearray | memoryview) -> None:
+        spill = self._spill
+        assert spill is not None
+        spill.append(data)
+        self.spilled_bytes += len(data)
+        if spill.failed is not None:
+            logger.error("cannot write the spill file %s (%s): frames after it are lost; "
+                         "the relay waits for the writer instead", spill.path, spill.failed)
+            self.spill_dir = None
+            self._end_spill()
+
+    def _spill_progress(self, report: dict[str, Any]) -> None:
+        """The writer's position in the spill file: go back to the pipe once it is close."""
+        spill = self._spill
+        if spill is None or report.get("path") != str(spill.path):
+            return
+        self._spill_read = int(report.get("offset", 0))
+        if spill.queued - self._spill_read <= SPILL_RESUME:
+            self._end_spill()
+
+    def _end_spill(self) -> None:
+        """Close the spill file and say on the pipe where it ends; the pipe takes over."""
+        spill = self._spill
+        if spill is None:
+            return
+        spill.finish()  # the thread writes what is queued, then closes the file
+        self._spill = None
+        size = spill.written if spill.failed is not None else spill.queued
+        self._chunks.append(pack_control(SpillEnd(str(spill.path), size)))
+        self._flush()
+        say = logger.warning if not self._spill_warned else logger.debug
+        self._spill_warned = True
+        say("recording caught up after %.1f s behind (%.1f MB spilled)",
+            time.monotonic() - self._spill_started, spill.queued / 1e6)
+
+    async def _close_spill(self) -> bytes | None:
+        """At shutdown: the spill file written out, and its end record (None: no spill)."""
+        spill = self._spill
+        if spill is None:
+            return None
+        spill.finish()
+        self._spill = None
+        await asyncio.to_thread(spill.join)
+        return pack_control(SpillEnd(str(spill.path), spill.written))
+
+    def _drop_spill(self) -> None:
+        """The writer died: its spill file is abandoned (its frames count as lost)."""
+        spill = self._spill
+        if spill is None:
+            return
+        self._spill = None
+        spill.finish()
+        with contextlib.suppress(OSError):
+            spill.path.unlink()
 
     def _resume_readers(self) -> None:
         if self.paused:

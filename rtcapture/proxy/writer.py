@@ -13,12 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import select
 import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from ..errors import RtcaptureError, first_line
@@ -33,19 +33,17 @@ from ..store import (
     open_store,
 )
 from ..store.records import EventRecord, SessionRecord, Status
-from .controls import Begin, Config, Control, End, Media, Opened, Shutdown
+from .controls import Begin, Config, Control, End, Media, Opened, Shutdown, Spill, SpillEnd
 from .ingest import SessionTally
 from .memory import release_large_buffers
-from .stream import INCOMPLETE_MESSAGE, FrameMsg, StreamDecoder
+from .source import RecordSource
+from .stream import INCOMPLETE_MESSAGE, FrameMsg
 from .writing import FLUSH_INTERVAL_S, Batch, Heartbeat, session_end
 
 TOTALS_INTERVAL_S = 5.0
 RETRY_INTERVAL_S = 1.0
-READ_PAUSE_S = 0.01
-"""After draining the pipe, let frames gather this long before reading again: waking for
-every batch the relay writes (thousands a second) cost more CPU than parsing them (the
-pipe holds 1 MiB; the relay never waits on it)."""
-READ_SIZE = 1 << 20
+SPILL_REPORT_S = 0.1
+"""How often the writer tells the recorder how far it has read a spill file."""
 WRITER_NICENESS = 10
 STORED_REPORT_S = 0.2
 """How often the writer tells the recorder how many rows it has committed (the summary)."""
@@ -156,7 +154,7 @@ class Writer:
                 self._opened(msg)
             case End():
                 self._end(msg)
-            case Config() | Shutdown():
+            case Config() | Shutdown() | Spill() | SpillEnd():
                 raise ValueError(f"unexpected {msg.OP} record")
 
     def _frame(self, msg: FrameMsg, opcode: Opcode | None = None) -> None:
@@ -392,11 +390,15 @@ def run(stdin_fd: int = 0) -> int:
         # Recording yields the CPU to relaying: the relay's latency never waits on parsing
         # or inserts; a backlog waits in the pipe (bounded, then backpressure).
         os.nice(WRITER_NICENESS)
-    decoder = StreamDecoder()
+    if os.environ.get("RTC_AUTOGROUP"):
+        with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as fh:
+            fh.write(os.environ["RTC_AUTOGROUP"])
+    source = RecordSource(stdin_fd)
     writer: Writer | None = None
     clean = False
     beat = Heartbeat(time.monotonic())
     last_totals = time.monotonic()
+    last_position = 0.0
     try:
         import fcntl
 
@@ -404,20 +406,18 @@ def run(stdin_fd: int = 0) -> int:
     except (ImportError, OSError):
         pass
     while True:
-        now = time.monotonic()
         timeout = FLUSH_INTERVAL_S if writer is not None and (
             writer.pending or writer.failed_reason) else HEARTBEAT_S
-        ready, _, _ = select.select([stdin_fd], [], [], timeout)
-        chunk = os.read(stdin_fd, READ_SIZE) if ready else None
-        if chunk == b"":
+        records = source.read(timeout)
+        if records is None:
             break
-        if chunk is not None and len(chunk) < READ_SIZE:
-            time.sleep(READ_PAUSE_S)  # batching reads, not synchronisation
-        for msg in decoder.feed(chunk or b""):
+        for msg in records:
             if isinstance(msg, Config):
                 writer = _open(msg)
                 if writer is None:
                     return 1
+                if msg.spill_dir is not None:
+                    source.leftovers = (Path(msg.spill_dir), msg.recorder_id)
                 continue
             if isinstance(msg, Shutdown):
                 clean = True
@@ -428,8 +428,15 @@ def run(stdin_fd: int = 0) -> int:
         if writer is None:
             continue
         now = time.monotonic()
-        if writer.pending.due(now) or (writer.pending and not ready):
+        if writer.pending.due(now) or (writer.pending and source.idle) or (
+                source.done and writer.pending):
             writer.flush()
+        if source.done and not writer.pending:
+            source.forget_done()  # its records are committed
+        position = source.position
+        if position is not None and now - last_position >= SPILL_REPORT_S:
+            last_position = now
+            writer.report({"event": "spill_read", "path": position[0], "offset": position[1]})
         probe = writer.failed_reason is not None and now >= writer.next_retry
         if beat.due(now) or probe:
             beat.last = now

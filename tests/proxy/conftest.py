@@ -21,7 +21,7 @@ async def running_recorder(db_url: str, upstream_url: str, **config: Any
     lines: list[str] = []
     label = config.pop("label", None)
     tls = config.pop("tls", None)
-    extra = {k: config.pop(k) for k in ("sink_high_water",) if k in config}
+    extra = {k: config.pop(k) for k in ("sink_high_water", "spill", "spill_dir") if k in config}
     rec = Recorder("127.0.0.1", 0, upstream_url, db_url,
                    RelayConfig(upstream=parse_upstream(upstream_url), **config),
                    label=label, tls=tls, echo=lines.append, **extra)

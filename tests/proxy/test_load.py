@@ -84,7 +84,8 @@ async def test_backpressure_pauses_and_resumes_without_loss(sqlite_url) -> None:
     once it runs again all frames arrive and are recorded exactly, nothing dropped."""
     up = await Upstream(reply=echo).start()
     try:
-        async with running_recorder(sqlite_url, up.url, sink_high_water=256 * 1024) as rec:
+        async with running_recorder(sqlite_url, up.url, sink_high_water=256 * 1024,
+                                    spill=False) as rec:
             client = await raw_connect(rec.url)
             writer_pid = rec.sink.proc.pid
             os.kill(writer_pid, signal.SIGSTOP)
