@@ -144,7 +144,7 @@ class WriterSink:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "rtcapture.proxy.writer",
                 stdin=read_end, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+                stderr=asyncio.subprocess.PIPE, process_group=0)
         except OSError as exc:
             os.close(write_end)
             raise StoreError(f"cannot start the writer process ({sys.executable}): "

@@ -26,6 +26,7 @@ from ..protocol import ClosedBy, Direction, Opcode, flavour_from_path
 from ..protocol.sniff import LARGE_FRAME
 from ..store import (
     HEARTBEAT_S,
+    WAL_BOUND,
     DatabaseError,
     DriverError,
     Store,
@@ -41,6 +42,10 @@ from .stream import INCOMPLETE_MESSAGE, FrameMsg
 from .writing import FLUSH_INTERVAL_S, Batch, Heartbeat, session_end
 
 TOTALS_INTERVAL_S = 5.0
+CHECKPOINT_QUIET_S = 1.0
+"""The WAL is checkpointed once the record stream has been quiet this long (or past
+``WAL_BOUND``): copying it into the database inside a burst delayed relaying (measured in
+docs/performance.md)."""
 RETRY_INTERVAL_S = 1.0
 SPILL_REPORT_S = 0.1
 """How often the writer tells the recorder how far it has read a spill file."""
@@ -88,6 +93,8 @@ class Writer:
         self.last_loss = 0.0
         """When frames were last lost to a store failure (monotonic)."""
         self.identity = _file_identity(store)
+        self.unchecked = False
+        """Commits since the last WAL checkpoint."""
 
     # ---------------------------------------------------------------- reporting
 
@@ -282,6 +289,7 @@ class Writer:
             self._lose(batch)
             return
         self.recovered(proof=True)
+        self.unchecked = True
         self._lose(failed)  # rows the database refused one by one (the store itself works)
         self._count_stored(_without(batch, failed))
 
@@ -322,6 +330,20 @@ class Writer:
             return
         for live in changed:
             live.dirty = False
+
+    def checkpoint_if_due(self, quiet_s: float) -> None:
+        """Run the WAL checkpoint SQLite's commits no longer run, out of the busy window: once
+        the stream has been quiet ``CHECKPOINT_QUIET_S``, or the WAL passed its bound."""
+        if not self.unchecked or (quiet_s < CHECKPOINT_QUIET_S
+                                  and self.store.wal_bytes() <= WAL_BOUND):
+            return
+        try:
+            self.check_file()
+            self.store.checkpoint()
+        except (DatabaseError, OSError) as exc:
+            self.fail(exc)
+            return
+        self.unchecked = False
 
     def abandon(self, reason: str) -> None:
         """The relay is gone: mark every open session incomplete."""
@@ -370,7 +392,7 @@ def _open(config: Config) -> Writer | None:
     """Open the store and say ``ready``, or say why it cannot be opened (``open_failed``,
     the one-line error the recorder shows) and return None."""
     try:
-        store = open_store(config.db_url, check_orphans=True)
+        store = open_store(config.db_url, check_orphans=True, defer_checkpoints=True)
     except RtcaptureError as exc:
         Writer.report({"event": "open_failed", "reason": str(exc)})
         return None
@@ -390,15 +412,13 @@ def run(stdin_fd: int = 0) -> int:
         # Recording yields the CPU to relaying: the relay's latency never waits on parsing
         # or inserts; a backlog waits in the pipe (bounded, then backpressure).
         os.nice(WRITER_NICENESS)
-    if os.environ.get("RTC_AUTOGROUP"):
-        with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as fh:
-            fh.write(os.environ["RTC_AUTOGROUP"])
     source = RecordSource(stdin_fd)
     writer: Writer | None = None
     clean = False
     beat = Heartbeat(time.monotonic())
     last_totals = time.monotonic()
     last_position = 0.0
+    last_record = time.monotonic()
     try:
         import fcntl
 
@@ -433,6 +453,10 @@ def run(stdin_fd: int = 0) -> int:
             writer.flush()
         if source.done and not writer.pending:
             source.forget_done()  # its records are committed
+        if not source.idle:
+            last_record = now
+        if not writer.pending:
+            writer.checkpoint_if_due(now - last_record)
         position = source.position
         if position is not None and now - last_position >= SPILL_REPORT_S:
             last_position = now

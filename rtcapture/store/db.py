@@ -39,13 +39,26 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+WAL_BOUND = 64 << 20
+"""With checkpoints deferred, the WAL is checkpointed once it passes this size at the latest,
+and truncated back to it afterwards."""
+
+
+def _deferred_checkpoints(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA wal_autocheckpoint=0")
+    cur.execute(f"PRAGMA journal_size_limit={WAL_BOUND}")
+    cur.close()
+
+
 SQLITE_BUSY_TIMEOUT_S = 10.0
 """How long a SQLite write waits for another writer's lock before it fails (the store has
 failed); the URL's ``?timeout=SECONDS`` (the sqlite3 driver's own parameter) overrides it."""
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for a SQLAlchemy URL, with WAL and busy timeout on SQLite."""
+def make_engine(url: str, defer_checkpoints: bool = False) -> Engine:
+    """An engine for a SQLAlchemy URL, with WAL and busy timeout on SQLite (and no
+    checkpoint on commit with ``defer_checkpoints``: the caller checkpoints when idle)."""
     try:
         parsed = make_url(url)
     except ArgumentError as exc:
@@ -67,6 +80,8 @@ def make_engine(url: str) -> Engine:
         raise StoreError(f"invalid database URL {redact_url(url)!r}: {exc}") from exc
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        if defer_checkpoints:
+            event.listen(engine, "connect", _deferred_checkpoints)
         parent = sqlite_dir(engine)
         if parent is not None and not parent.is_dir():
             raise StoreError(f"database directory does not exist: {parent}")

@@ -178,6 +178,24 @@ class Store:
             return None
         return Path(os.path.abspath(os.path.expanduser(str(self.engine.url.database))))
 
+    def wal_bytes(self) -> int:
+        """The size of a SQLite database's write-ahead log (0 for other databases)."""
+        path = self.sqlite_path()
+        if path is None:
+            return 0
+        try:
+            return os.stat(f"{path}-wal").st_size
+        except OSError:
+            return 0
+
+    def checkpoint(self) -> None:
+        """Copy SQLite's write-ahead log into the database file without waiting for
+        readers (PASSIVE); nothing for other databases."""
+        if self.engine.dialect.name != "sqlite":
+            return
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def schema_revision(self) -> str | None:
         """The database's Alembic revision (None when empty)."""
         with self.engine.connect() as conn:
@@ -579,13 +597,15 @@ def _pid_alive(pid: int) -> bool:
 
 
 def open_store(url: str | None = None, *, check_orphans: bool = True,
-               create: bool = True) -> Store:
+               create: bool = True, defer_checkpoints: bool = False) -> Store:
     """Open (and upgrade) the database at ``url``; mark dead recorders' sessions incomplete.
 
     With ``create=False`` (the commands that only read) a database that does not exist, or
-    holds no rtcapture tables, is an error instead of being created.
+    holds no rtcapture tables, is an error instead of being created. With
+    ``defer_checkpoints`` (the recorder's writer) a SQLite commit never runs a WAL
+    checkpoint: the caller runs :meth:`Store.checkpoint` when idle, or past ``WAL_BOUND``.
     """
-    engine = make_engine(url or DEFAULT_URL)
+    engine = make_engine(url or DEFAULT_URL, defer_checkpoints=defer_checkpoints)
     try:
         if not create:
             require_existing(engine, str(url or DEFAULT_URL))
