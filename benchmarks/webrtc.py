@@ -61,9 +61,9 @@ def _tree_cpu_s(pid: int) -> float:
 
 def _relay_from(pc: Any, track: Any, relay: Any) -> None:
     """Relay ``pc``'s received ``track`` on ``relay``, as Opus packets (as the recorder)."""
-    from rtcapture.webrtc.passthrough import encoded
+    from rtcapture.webrtc.passthrough import receive_encoded
 
-    if not encoded(pc, track):
+    if not receive_encoded(pc, track):
         raise RuntimeError("this aiortc cannot relay undecoded Opus")
     relay.bind(track)
 
@@ -94,7 +94,7 @@ async def echo_role() -> None:
     async def call(request: Any) -> Any:
         pc = new_peer()
         peers.add(pc)
-        back = RelayTrack(lambda frame: None)
+        back = RelayTrack(lambda frame: None, lambda: sends_opus(pc, back))
         pc.on("datachannel", lambda ch: ch.on("message", lambda m, ch=ch: ch.send(m)))
         pc.on("track", lambda track: _relay_from(pc, track, back))
         await pc.setRemoteDescription(RTCSessionDescription(request.body.decode(), "offer"))
@@ -102,7 +102,6 @@ async def echo_role() -> None:
         answer = await pc.createAnswer()
         pin_addresses(pc, LOOPBACK)
         await pc.setLocalDescription(answer)
-        back.encoded = sends_opus(pc, back)
         return HttpResponse(201, pc.localDescription.sdp.encode(),
                             [("Location", "/v1/realtime/calls/rtc_echo")])
 
@@ -123,7 +122,8 @@ async def relay_role(upstream: str) -> None:
     async def call(request: Any) -> Any:
         up, down = new_peer(), new_peer()
         peers.update((up, down))
-        to_up, to_down = RelayTrack(lambda f: None), RelayTrack(lambda f: None)
+        to_up = RelayTrack(lambda f: None, lambda: sends_opus(up, to_up))
+        to_down = RelayTrack(lambda f: None, lambda: sends_opus(down, to_down))
         up_channel = up.createDataChannel("oai-events")
         up.addTrack(to_up)
         up.on("track", lambda t: _relay_from(up, t, to_down))
@@ -149,7 +149,6 @@ async def relay_role(upstream: str) -> None:
         local = await down.createAnswer()
         pin_addresses(down, LOOPBACK)
         await down.setLocalDescription(local)
-        to_up.encoded, to_down.encoded = sends_opus(up, to_up), sends_opus(down, to_down)
         return HttpResponse(answer.status, down.localDescription.sdp.encode(), [])
 
     await _serve_calls(call)
@@ -198,7 +197,7 @@ async def one_page(base: str, seconds: float, speech: list[bytes]) -> dict[str, 
 
     from rtcapture.webrtc.http import post
     from rtcapture.webrtc.ice import LOOPBACK, new_peer, pin_addresses
-    from rtcapture.webrtc.passthrough import encoded
+    from rtcapture.webrtc.passthrough import receive_encoded
 
     pc = new_peer()
     channel = pc.createDataChannel("oai-events")
@@ -226,7 +225,7 @@ async def one_page(base: str, seconds: float, speech: list[bytes]) -> dict[str, 
             pass
 
     def on_track(track: Any) -> None:
-        if not encoded(pc, track):
+        if not receive_encoded(pc, track):
             raise RuntimeError("this aiortc cannot hand over undecoded Opus")
         tasks.add(asyncio.get_running_loop().create_task(listen(track)))
 

@@ -22,7 +22,7 @@ from ..store.records import Status
 from .http import HttpClientError, HttpRequest, HttpResponse, post
 from .ice import new_peer, pin_addresses
 from .mediarecorder import MediaRecorder
-from .passthrough import encoded, sends_opus
+from .passthrough import receive_encoded, sends_opus
 from .relaytrack import RelayTrack
 
 if TYPE_CHECKING:
@@ -73,8 +73,10 @@ class RecordedCall:
                                             self._emit_media,
                                             lambda: Direction.CLIENT not in self.gone),
         }
-        self.to_upstream = RelayTrack(self.media[Direction.CLIENT].frame)
-        self.to_client = RelayTrack(self.media[Direction.SERVER].frame)
+        self.to_upstream = RelayTrack(self.media[Direction.CLIENT].frame,
+                                      lambda: sends_opus(self.pc_upstream, self.to_upstream))
+        self.to_client = RelayTrack(self.media[Direction.SERVER].frame,
+                                    lambda: sends_opus(self.pc_client, self.to_client))
         self.undecoded: dict[Direction, bool] = {}
         """Per source side: whether its track yields Opus packets (:mod:`.passthrough`)."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -145,9 +147,6 @@ class RecordedCall:
             await client.setLocalDescription(local)
         except ValueError as exc:
             return await self._refuse(400, f"invalid SDP offer: {exc}")
-        # both legs negotiated, no media yet: Opus received goes on encoded where Opus is sent
-        self.to_upstream.encoded = sends_opus(up, self.to_upstream)
-        self.to_client.encoded = sends_opus(client, self.to_client)
         log.info("session %s audio relayed: to upstream %s, to client %s", self.session_id,
                  self._relay_mode(Direction.CLIENT), self._relay_mode(Direction.SERVER))
         self._task(self._watchdog(), "rtcapture-webrtc-watchdog")
@@ -179,20 +178,19 @@ class RecordedCall:
 
     def _upstream_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self.undecoded[Direction.SERVER] = encoded(self.pc_upstream, track)
+            self.undecoded[Direction.SERVER] = receive_encoded(self.pc_upstream, track)
             self.to_client.bind(track)
 
     def _client_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
-            self.undecoded[Direction.CLIENT] = encoded(self.pc_client, track)
+            self.undecoded[Direction.CLIENT] = receive_encoded(self.pc_client, track)
             self.to_upstream.bind(track)
 
     def _relay_mode(self, source: Direction) -> str:
         """How audio from ``source`` is relayed (for the log)."""
         relay = self.to_upstream if source is Direction.CLIENT else self.to_client
-        if not self.undecoded.get(source):
-            return "decoded and re-encoded"
-        return "as Opus packets" if relay.encoded else "decoded from Opus and re-encoded"
+        passed = self.undecoded.get(source) and relay.sends_opus()
+        return "as Opus packets" if passed else "decoded and re-encoded"
 
 
     # the relay ------------------------------------------------------------------------

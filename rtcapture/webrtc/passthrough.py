@@ -3,15 +3,15 @@
 aiortc has no public way to forward RTP between two peer connections: an
 ``RTCRtpReceiver`` reassembles RTP into frames (its jitter buffer), puts ``(codec, frame)``
 on a queue its decoder thread reads, and the thread puts decoded frames on the track's
-asyncio queue. :func:`encoded` swaps that queue for one that puts each Opus frame on the
-track at once as an ``av.Packet`` (pts on the 48 kHz RTP clock, from 0), undecoded. An
+asyncio queue. :func:`receive_encoded` swaps that queue for one that puts each Opus frame
+on the track at once as an ``av.Packet`` (pts on the 48 kHz RTP clock, from 0). An
 ``RTCRtpSender`` whose track returns packets sends them as they are (``Encoder.pack``:
 no encoding, no audio-level computation), which is public behaviour.
 
 Checked against aiortc :data:`CHECKED_AIORTC` (private names used: the receiver's
 ``_RTCRtpReceiver__decoder_queue``, the track's ``_queue``, the transceiver's ``_codecs``);
 tests/webrtc/test_passthrough.py fails if any of them changes. When they are missing,
-:func:`encoded` returns False and the track yields decoded frames as before.
+:func:`receive_encoded` returns False and the track yields decoded frames as before.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class _Passthrough:
         return self.original.get()
 
 
-def encoded(pc: RTCPeerConnection, track: MediaStreamTrack) -> bool:
+def receive_encoded(pc: RTCPeerConnection, track: MediaStreamTrack) -> bool:
     """Make a received audio ``track`` of ``pc`` yield its Opus packets undecoded (call
     from the ``track`` event); False if this aiortc does not allow it."""
     for transceiver in pc.getTransceivers():

@@ -37,20 +37,25 @@ class OpusDecoder:
 
 
 class RelayTrack(MediaStreamTrack):
-    """Plays the frames of a source track (bound later: the peers are set up in turn)."""
+    """Plays what a source track yields, Opus packets or frames (the source is bound
+    later: the peers are set up in turn)."""
 
     kind = "audio"
 
-    def __init__(self, on_frame: Callable[[Relayed], None]) -> None:
+    def __init__(self, on_frame: Callable[[Relayed], None],
+                 sends_opus: Callable[[], bool] = lambda: False) -> None:
         super().__init__()
         self.on_frame = on_frame
+        self.sends_opus = sends_opus
+        """Whether the sending peer negotiated Opus (asked at the first ``recv``: the
+        sender starts once its leg is negotiated)."""
         self._source: asyncio.Future[MediaStreamTrack] = \
             asyncio.get_running_loop().create_future()
         self._pts = 0
         self._offset: int | None = None
-        self.encoded = False
-        """Whether packets may go out as they are (the sending leg negotiated Opus); set
-        before media flows, else packets are decoded and the sender re-encodes them."""
+        self.encoded: bool | None = None
+        """Whether packets go out as they are (else they are decoded and the sender
+        re-encodes them); decided once, so the sender's RTP timeline stays one."""
         self._decoder: OpusDecoder | None = None
         self._pending: list[AudioFrame] = []
 
@@ -61,6 +66,8 @@ class RelayTrack(MediaStreamTrack):
     async def recv(self) -> Relayed:
         if self.readyState != "live":
             raise MediaStreamError
+        if self.encoded is None:
+            self.encoded = self.sends_opus()
         if self._pending:
             return self._pending.pop(0)
         if not self._source.done():
@@ -80,7 +87,8 @@ class RelayTrack(MediaStreamTrack):
             if not self._pending:
                 return self._silence()
             return self._pending.pop(0)
-        # aiortc types recv() for every kind of track; an audio track's frames are audio
+        # a decoded frame (the receiving leg is not Opus): the sender encodes it; aiortc
+        # types recv() for every kind of track, an audio track's frames are audio
         assert isinstance(item, AudioFrame)
         self.on_frame(item)
         return item

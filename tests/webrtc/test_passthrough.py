@@ -110,8 +110,7 @@ class _Source(MediaStreamTrack):
 async def test_relay_passes_packets_on_its_own_timeline() -> None:
     packets, _ = _opus(0.2)
     seen: list[Any] = []
-    relay = RelayTrack(seen.append)
-    relay.encoded = True
+    relay = RelayTrack(seen.append, lambda: True)  # the sending leg negotiated Opus
     first = await relay.recv()  # unbound: 20 ms of Opus silence
     assert isinstance(first, av.Packet)
     assert bytes(first) == passthrough.OPUS_SILENCE and first.pts == 0
