@@ -5,9 +5,17 @@ under ``unshare -n``): an echo upstream (an aiortc call endpoint returning every
 data-channel message and its caller's audio), the middle, and the load client (N pages:
 a looping speech-like microphone, one data-channel message every 100 ms). The middle is
 either a bare aiortc relay (two peers per call, no recording) or ``rtcapture record``,
-measured in the same run. Prints per target: calls up, messages sent / echoed back (lost
-= sent - echoed), audio frames heard per session, and the middle's CPU seconds per session
-per second (its whole process tree), then the recorder / relay ratio.
+measured in the same run against the same load.
+
+All three relay audio as Opus packets, undecoded (``rtcapture.webrtc.passthrough``): the
+load client's microphone sends speech encoded once up front and counts the packets it
+hears without decoding them, the echo returns the packets it receives, and the bare relay
+forwards packets both ways exactly as the recorder's relay does, so the CPU ratio is the
+cost of recording (data-channel frames to the writer, Opus decoded to PCM16 for the media
+rows), not of transcoding. Prints per target: calls up, messages sent / echoed back (lost
+= sent - echoed), audio packets heard per session, the middle's CPU seconds per session
+per second (its whole process tree), the echo's and the load client's CPU seconds, then
+the recorder / relay ratio.
 
     python benchmarks/webrtc.py                 # 20 sessions, 20 s each
     python benchmarks/webrtc.py --sessions 5 --seconds 10
@@ -24,6 +32,7 @@ import shutil
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +59,15 @@ def _tree_cpu_s(pid: int) -> float:
 
 # ------------------------------------------------------------------ processes
 
+def _relay_from(pc: Any, track: Any, relay: Any) -> None:
+    """Relay ``pc``'s received ``track`` on ``relay``, as Opus packets (as the recorder)."""
+    from rtcapture.webrtc.passthrough import receive_encoded
+
+    if not receive_encoded(pc, track):
+        raise RuntimeError("this aiortc cannot relay undecoded Opus")
+    relay.bind(track)
+
+
 async def _serve_calls(make_call: Any) -> None:
     from rtcapture.webrtc.http import HttpExchange
 
@@ -68,6 +86,7 @@ async def echo_role() -> None:
 
     from rtcapture.webrtc.http import HttpResponse
     from rtcapture.webrtc.ice import LOOPBACK, new_peer, pin_addresses
+    from rtcapture.webrtc.passthrough import sends_opus
     from rtcapture.webrtc.relaytrack import RelayTrack
 
     peers: set[Any] = set()
@@ -75,9 +94,9 @@ async def echo_role() -> None:
     async def call(request: Any) -> Any:
         pc = new_peer()
         peers.add(pc)
-        back = RelayTrack(lambda frame: None)
+        back = RelayTrack(lambda frame: None, lambda: sends_opus(pc, back))
         pc.on("datachannel", lambda ch: ch.on("message", lambda m, ch=ch: ch.send(m)))
-        pc.on("track", lambda track: back.bind(track))
+        pc.on("track", lambda track: _relay_from(pc, track, back))
         await pc.setRemoteDescription(RTCSessionDescription(request.body.decode(), "offer"))
         pc.addTrack(back)
         answer = await pc.createAnswer()
@@ -95,6 +114,7 @@ async def relay_role(upstream: str) -> None:
 
     from rtcapture.webrtc.http import HttpResponse, post
     from rtcapture.webrtc.ice import LOOPBACK, new_peer, pin_addresses
+    from rtcapture.webrtc.passthrough import sends_opus
     from rtcapture.webrtc.relaytrack import RelayTrack
 
     peers: set[Any] = set()
@@ -102,10 +122,11 @@ async def relay_role(upstream: str) -> None:
     async def call(request: Any) -> Any:
         up, down = new_peer(), new_peer()
         peers.update((up, down))
-        to_up, to_down = RelayTrack(lambda f: None), RelayTrack(lambda f: None)
+        to_up = RelayTrack(lambda f: None, lambda: sends_opus(up, to_up))
+        to_down = RelayTrack(lambda f: None, lambda: sends_opus(down, to_down))
         up_channel = up.createDataChannel("oai-events")
         up.addTrack(to_up)
-        up.on("track", lambda t: to_down.bind(t))
+        up.on("track", lambda t: _relay_from(up, t, to_down))
         down_channel: list[Any] = []
         up_channel.on("message", lambda m: down_channel and down_channel[0].send(m))
 
@@ -115,7 +136,7 @@ async def relay_role(upstream: str) -> None:
                   if up_channel.readyState == "open" else None)
 
         down.on("datachannel", on_channel)
-        down.on("track", lambda t: to_up.bind(t))
+        down.on("track", lambda t: _relay_from(down, t, to_up))
         offer = await up.createOffer()
         pin_addresses(up, LOOPBACK)
         await up.setLocalDescription(offer)
@@ -135,22 +156,56 @@ async def relay_role(upstream: str) -> None:
 
 # ------------------------------------------------------------------ load
 
-async def one_page(base: str, seconds: float, speech: bytes) -> dict[str, int]:
+def _packet_track(speech: list[bytes]) -> Any:
+    """A microphone sending pre-encoded Opus packets (looping ``speech``) at real time."""
+    import time
+
+    from aiortc import MediaStreamTrack
+    from aiortc.mediastreams import MediaStreamError
+
+    from rtcapture.webrtc.passthrough import opus_packet, opus_samples
+
+    class PacketTrack(MediaStreamTrack):
+        kind = "audio"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+            self.pts = 0
+            self.start: float | None = None
+
+        async def recv(self) -> Any:
+            if self.readyState != "live":
+                raise MediaStreamError
+            if self.start is None:
+                self.start = time.monotonic()
+            wait = self.start + self.pts / 48000 - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)  # pacing: one 20 ms packet per 20 ms
+            data = speech[self.n % len(speech)]
+            self.n += 1
+            packet = opus_packet(data, self.pts)
+            self.pts += opus_samples(data)
+            return packet
+
+    return PacketTrack()
+
+
+async def one_page(base: str, seconds: float, speech: list[bytes]) -> dict[str, int]:
     from aiortc import RTCSessionDescription
     from aiortc.mediastreams import MediaStreamError
 
     from rtcapture.webrtc.http import post
     from rtcapture.webrtc.ice import LOOPBACK, new_peer, pin_addresses
-    from rtcapture.webrtc.media import PcmTrack
+    from rtcapture.webrtc.passthrough import receive_encoded
 
     pc = new_peer()
     channel = pc.createDataChannel("oai-events")
-    mic = PcmTrack()
-    pc.addTrack(mic)
+    pc.addTrack(_packet_track(speech))
     opened = asyncio.Event()
     all_back = asyncio.Event()
     echoed = 0
-    frames = 0
+    packets = 0
     sent = 0
     sending = True
 
@@ -161,18 +216,23 @@ async def one_page(base: str, seconds: float, speech: bytes) -> dict[str, int]:
             all_back.set()
 
     async def listen(track: Any) -> None:
-        nonlocal frames
+        nonlocal packets
         try:
             while True:
-                await track.recv()
-                frames += 1
+                await track.recv()  # an Opus packet, counted, not decoded
+                packets += 1
         except MediaStreamError:
             pass
+
+    def on_track(track: Any) -> None:
+        if not receive_encoded(pc, track):
+            raise RuntimeError("this aiortc cannot hand over undecoded Opus")
+        tasks.add(asyncio.get_running_loop().create_task(listen(track)))
 
     tasks: set[asyncio.Task[None]] = set()
     channel.on("open", opened.set)
     channel.on("message", on_message)
-    pc.on("track", lambda t: tasks.add(asyncio.get_running_loop().create_task(listen(t))))
+    pc.on("track", on_track)
     offer = await pc.createOffer()
     pin_addresses(pc, LOOPBACK)
     await pc.setLocalDescription(offer)
@@ -185,8 +245,6 @@ async def one_page(base: str, seconds: float, speech: bytes) -> dict[str, int]:
     loop = asyncio.get_running_loop()
     end = loop.time() + seconds
     while loop.time() < end:
-        if mic.drained.is_set():
-            mic.play(speech)
         channel.send(json.dumps({"type": "session.update", "n": sent}))
         sent += 1
         await asyncio.sleep(0.1)  # load pacing: one message per 100 ms
@@ -200,15 +258,29 @@ async def one_page(base: str, seconds: float, speech: bytes) -> dict[str, int]:
     await pc.close()
     for task in tasks:
         task.cancel()
-    return {"sent": sent, "echoed": echoed, "frames": frames}
+    return {"sent": sent, "echoed": echoed, "packets": packets}
 
 
-async def load(base: str, sessions: int, seconds: float) -> list[dict[str, int]]:
+def _speech_opus() -> list[bytes]:
+    """The microphone's speech, Opus-encoded once (as aiortc's sender would encode it)."""
+    from aiortc.codecs.opus import OpusEncoder
+
     from rtcapture.codec import encode_samples
     from rtcapture.mock.synth import synthesize
     from rtcapture.protocol import PCM16
+    from rtcapture.webrtc.media import BYTES_PER_FRAME, SAMPLES_PER_FRAME, pcm_frame
 
-    speech = encode_samples(synthesize("one two three four five six", 24000).samples, PCM16)
+    pcm = encode_samples(synthesize("one two three four five six", 24000).samples, PCM16)
+    encoder = OpusEncoder()
+    packets: list[bytes] = []
+    for i in range(0, len(pcm) - BYTES_PER_FRAME + 1, BYTES_PER_FRAME):
+        packets += encoder.encode(pcm_frame(pcm[i:i + BYTES_PER_FRAME],
+                                            i // 2 // SAMPLES_PER_FRAME))[0]
+    return packets
+
+
+async def load(base: str, sessions: int, seconds: float, speech: list[bytes]
+               ) -> list[dict[str, int]]:
     return await asyncio.gather(*(one_page(base, seconds, speech) for _ in range(sessions)))
 
 
@@ -234,9 +306,11 @@ async def run_target(name: str, sessions: int, seconds: float, folder: str) -> d
                                    f"sqlite:///{folder}/bench.db", "-q", "record",
                                    "--listen", "127.0.0.1:0", "--upstream", f"ws://{echo_addr}")
     drain = asyncio.create_task(middle.stdout.read())  # type: ignore[union-attr]
-    cpu0 = _tree_cpu_s(middle.pid)
-    results = await load(f"http://{addr}", sessions, seconds)
+    speech = _speech_opus()
+    cpu0, echo0, load0 = _tree_cpu_s(middle.pid), _tree_cpu_s(echo.pid), time.process_time()
+    results = await load(f"http://{addr}", sessions, seconds, speech)
     cpu = _tree_cpu_s(middle.pid) - cpu0
+    echo_cpu, load_cpu = _tree_cpu_s(echo.pid) - echo0, time.process_time() - load0
     for proc in (middle, echo):
         proc.send_signal(2)
         try:
@@ -249,8 +323,10 @@ async def run_target(name: str, sessions: int, seconds: float, folder: str) -> d
     echoed = sum(r["echoed"] for r in results)
     return {"target": name, "calls": len(results), "sent": sent, "echoed": echoed,
             "lost": sent - echoed,
-            "frames_heard_per_session": sum(r["frames"] for r in results) // len(results),
-            "cpu_s_per_session_s": cpu / sessions / (seconds + 1.0)}
+            "packets_heard_per_session": sum(r["packets"] for r in results) // len(results),
+            "cpu_s_per_session_s": cpu / sessions / (seconds + 1.0),
+            "middle_cpu_s": round(cpu, 1), "echo_cpu_s": round(echo_cpu, 1),
+            "load_cpu_s": round(load_cpu, 1)}
 
 
 def main() -> None:

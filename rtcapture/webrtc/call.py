@@ -22,6 +22,7 @@ from ..store.records import Status
 from .http import HttpClientError, HttpRequest, HttpResponse, post
 from .ice import new_peer, pin_addresses
 from .mediarecorder import MediaRecorder
+from .passthrough import receive_encoded, sends_opus
 from .relaytrack import RelayTrack
 
 if TYPE_CHECKING:
@@ -72,8 +73,12 @@ class RecordedCall:
                                             self._emit_media,
                                             lambda: Direction.CLIENT not in self.gone),
         }
-        self.to_upstream = RelayTrack(self.media[Direction.CLIENT].frame)
-        self.to_client = RelayTrack(self.media[Direction.SERVER].frame)
+        self.to_upstream = RelayTrack(self.media[Direction.CLIENT].frame,
+                                      lambda: sends_opus(self.pc_upstream, self.to_upstream))
+        self.to_client = RelayTrack(self.media[Direction.SERVER].frame,
+                                    lambda: sends_opus(self.pc_client, self.to_client))
+        self.undecoded: dict[Direction, bool] = {}
+        """Per source side: whether its track yields Opus packets (:mod:`.passthrough`)."""
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # clock and records ----------------------------------------------------------------
@@ -142,6 +147,8 @@ class RecordedCall:
             await client.setLocalDescription(local)
         except ValueError as exc:
             return await self._refuse(400, f"invalid SDP offer: {exc}")
+        log.info("session %s audio relayed: to upstream %s, to client %s", self.session_id,
+                 self._relay_mode(Direction.CLIENT), self._relay_mode(Direction.SERVER))
         self._task(self._watchdog(), "rtcapture-webrtc-watchdog")
         call_id = call_id_from_location(answer.header("Location"))
         self.recorder.echo(f"session {self.session_id} open  {redact_url(self.request.path)}"
@@ -171,11 +178,20 @@ class RecordedCall:
 
     def _upstream_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
+            self.undecoded[Direction.SERVER] = receive_encoded(self.pc_upstream, track)
             self.to_client.bind(track)
 
     def _client_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "audio":
+            self.undecoded[Direction.CLIENT] = receive_encoded(self.pc_client, track)
             self.to_upstream.bind(track)
+
+    def _relay_mode(self, source: Direction) -> str:
+        """How audio from ``source`` is relayed (for the log)."""
+        relay = self.to_upstream if source is Direction.CLIENT else self.to_client
+        passed = self.undecoded.get(source) and relay.sends_opus()
+        return "as Opus packets" if passed else "decoded and re-encoded"
+
 
     # the relay ------------------------------------------------------------------------
 

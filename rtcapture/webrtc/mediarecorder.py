@@ -2,7 +2,8 @@
 audio would have been over a WebSocket, in chunks of :data:`CHUNK_MS`.
 
 A chunk takes its ``seq`` and ``t_ns`` when its first frame arrives, so media rows sit in
-arrival order among the data-channel frames. Client audio is kept whole (what the
+arrival order among the data-channel frames. Relayed Opus packets are decoded here, when
+the chunk is stored (a callback after the relay passed them on), not on the relay's path. Client audio is kept whole (what the
 microphone sent); server audio only between ``output_audio_buffer.started`` and
 ``.stopped``/``.cleared`` (what the user heard), tagged with the response and item ids.
 """
@@ -15,7 +16,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from av import AudioFrame
+from av import AudioFrame, Packet
 
 from ..protocol import CONTENT_PART_ADDED, INPUT_AUDIO_APPEND, Direction, names_for
 from ..protocol.webrtc import (
@@ -24,6 +25,8 @@ from ..protocol.webrtc import (
     OUTPUT_AUDIO_BUFFER_STOPPED,
 )
 from .media import PcmConverter
+from .passthrough import OPUS_RATE, opus_samples
+from .relaytrack import OpusDecoder, Relayed
 
 CHUNK_MS = 100
 TAIL_FRAMES = 2
@@ -37,7 +40,7 @@ _DELTA = names_for("ga").audio_delta
 class _Chunk:
     seq: int
     t_ns: int
-    frames: list[AudioFrame] = field(default_factory=list)
+    frames: list[Relayed] = field(default_factory=list)
     ms: float = 0.0
     response_id: str | None = None
     item_id: str | None = None
@@ -61,6 +64,7 @@ class MediaRecorder:
         self.delivered = delivered
         """Whether the other side is still there (asked when a chunk begins)."""
         self.converter = PcmConverter()
+        self.decoder: OpusDecoder | None = None
         self.chunk: _Chunk | None = None
         self.gated = direction is Direction.SERVER
         self.response_id: str | None = None
@@ -98,8 +102,8 @@ class MediaRecorder:
 
     # frames ----------------------------------------------------------------------------
 
-    def frame(self, frame: AudioFrame) -> None:
-        """A frame just relayed (called on the track's path: only bookkeeping here)."""
+    def frame(self, frame: Relayed) -> None:
+        """A frame or Opus packet just relayed (called on the track's path: only bookkeeping here)."""
         if self.gated:
             if self.response_id is None:
                 return
@@ -112,7 +116,7 @@ class MediaRecorder:
                     return
         self._add(frame)
 
-    def _add(self, frame: AudioFrame) -> None:
+    def _add(self, frame: Relayed) -> None:
         chunk = self.chunk
         if chunk is None:
             chunk = self.chunk = _Chunk(self.next_seq(), self.clock_ns(),
@@ -120,7 +124,10 @@ class MediaRecorder:
                                         item_id=self.items.get(self.response_id or ""),
                                         delivered=self.delivered())
         chunk.frames.append(frame)
-        chunk.ms += frame.samples * 1000 / (frame.sample_rate or 48000)
+        if isinstance(frame, Packet):
+            chunk.ms += opus_samples(bytes(frame)) * 1000 / OPUS_RATE
+        else:
+            chunk.ms += frame.samples * 1000 / (frame.sample_rate or 48000)
         if chunk.ms >= CHUNK_MS:
             self._close_chunk()
 
@@ -135,8 +142,19 @@ class MediaRecorder:
         if chunk is not None:
             self._store(chunk)
 
+    def _decoded(self, items: list[Relayed]) -> list[AudioFrame]:
+        frames: list[AudioFrame] = []
+        for item in items:
+            if isinstance(item, AudioFrame):
+                frames.append(item)
+                continue
+            if self.decoder is None:
+                self.decoder = OpusDecoder("mono")
+            frames.extend(self.decoder.decode(item))
+        return frames
+
     def _store(self, chunk: _Chunk) -> None:
-        pcm = b"".join(self.converter.convert(f) for f in chunk.frames)
+        pcm = b"".join(self.converter.convert(f) for f in self._decoded(chunk.frames))
         audio = base64.b64encode(pcm).decode("ascii")
         event: dict[str, object]
         if self.direction is Direction.CLIENT:

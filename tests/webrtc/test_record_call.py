@@ -68,6 +68,9 @@ def test_session_and_frames_byte_exact(recorded: dict) -> None:
 
 def test_audio_matches_what_was_sent_and_heard(recorded: dict) -> None:
     result = recorded["result"]
+    # relayed as received (no decode, no re-encode), decoded for storage only
+    assert "audio relayed: to upstream as Opus packets, to client as Opus packets" \
+        in result["logs"]
     out = recorded["folder"] / "wav"
     proc = _cli(recorded["db"], "audio", "@webrtc", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
