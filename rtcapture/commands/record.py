@@ -8,6 +8,7 @@ import dataclasses
 import ipaddress
 import signal
 import ssl
+from pathlib import Path
 
 import click
 
@@ -58,6 +59,10 @@ def _is_loopback(host: str) -> bool:
                    "rtcapture-token.<token>); env RTCAPTURE_TOKEN. Required off loopback.")
 @click.option("--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
               help="Browser Origin allowed besides loopback origins (repeatable).")
+@click.option("--spill-dir", type=click.Path(exists=True, file_okay=False, writable=True,
+                                         path_type=Path),
+              help="Where recording spills while the writer is behind (default: beside the "
+                   "SQLite database, else the temp folder).")
 @tls_options
 @ice_address_option
 @pass_app
@@ -66,7 +71,8 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
                ping_interval: float,
                ping_timeout: float, upstream_ca: str | None, token: str | None,
                allow_origins: tuple[str, ...], tls_cert: str | None,
-               tls_key: str | None, ice_addresses: tuple[str, ...]) -> None:
+               tls_key: str | None, ice_addresses: tuple[str, ...],
+               spill_dir: Path | None) -> None:
     """Record every Realtime session between your client and the upstream.
 
     Point the client at the printed URL instead of the API (e.g. the openai SDK's
@@ -92,7 +98,7 @@ def record_cmd(app: AppContext, listen: tuple[str, int], upstream: str, label: s
             handshake_timeout=handshake_timeout, max_frame=max_frame,
             ping_interval=ping_interval or None, ping_timeout=ping_timeout or None,
             token=token, allowed_origins=frozenset(allow_origins)), upstream_ca,
-            ice_addresses))
+            ice_addresses, spill_dir))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:
@@ -108,7 +114,8 @@ def _upstream_ssl(upstream_ca: str | None) -> ssl.SSLContext:
 
 async def _serve(app: AppContext, host: str, port: int, upstream: str, label: str | None,
                  tls: ssl.SSLContext | None, config: RelayConfig,
-                 upstream_ca: str | None, ice_addresses: tuple[str, ...] = ()) -> None:
+                 upstream_ca: str | None, ice_addresses: tuple[str, ...] = (),
+                 spill_dir: Path | None = None) -> None:
     async with contextlib.AsyncExitStack() as stack:
         in_process_mock = upstream == "mock"
         if in_process_mock:
@@ -126,7 +133,8 @@ async def _serve(app: AppContext, host: str, port: int, upstream: str, label: st
         recorder = Recorder(host, port, upstream, app.db_url, config, label=label, tls=tls,
                             echo=lambda line: _say(line) if not app.quiet else None,
                             fds_per_session=3 if in_process_mock else 2,
-                            ice_addresses=ice_addresses, gateway=WebRTCGateway)
+                            ice_addresses=ice_addresses, gateway=WebRTCGateway,
+                            spill_dir=spill_dir)
         stop, force = asyncio.Event(), asyncio.Event()
         signals = 0
 
