@@ -348,8 +348,9 @@ class Recorder:
         if self.relays:
             return f"waiting for {len(self.relays)} open sessions to finish closing"
         unstored = max(0, self.stats.frames - sum(self.sink.stored.values()))
+        queued = self.sink.pending_bytes() + self.sink.spilled_unread()
         return (f"waiting for the writer to store {unstored} frames "
-                f"({self.sink.pending_bytes() / 1e6:.1f} MB still queued)")
+                f"({queued / 1e6:.1f} MB still queued)")
 
     async def stop(self, grace: float = DRAIN_GRACE_S,
                    force: asyncio.Event | None = None) -> RecorderStats:

@@ -53,7 +53,7 @@ PIPE_CHUNK = 1 << 20
 """At most this much is written to the pipe at a time."""
 RESTART_DELAY_S = 1.0
 PIPE_SIZE = 1 << 20
-F_SETPIPE_SZ = 1031
+"""The pipe's capacity (fewer wake-ups of the writer)."""
 
 
 def _write_all(fd: int, pieces: list[bytes | bytearray | memoryview]) -> None:
@@ -101,11 +101,9 @@ class WriterSink:
         self.spill_at = min(spill_at, high_water // 2)
         self.spills = 0
         """How many times recording fell behind and spilled to a file."""
-        self.spilled_bytes = 0
         self._spill: SpillFile | None = None
         self._spill_started = 0.0
         self._spill_warned = False
-        self.chunk = PIPE_CHUNK
         self.proc: asyncio.subprocess.Process | None = None
         self.store_ok = True
         self.lost = 0
@@ -153,7 +151,7 @@ class WriterSink:
             os.close(read_end)
         assert self.proc.stdout is not None
         with contextlib.suppress(OSError):
-            fcntl.fcntl(write_end, F_SETPIPE_SZ, PIPE_SIZE)
+            fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
         os.set_blocking(write_end, False)
         self._fd = write_end
         self._backlog.clear()
@@ -426,11 +424,11 @@ class WriterSink:
             self._watching = True
 
     def _on_writable(self) -> None:
-        """The pipe takes more: move the backlog into it, ``chunk`` bytes at a time; lift
+        """The pipe takes more: move the backlog into it, ``PIPE_CHUNK`` at a time; lift
         backpressure once no more than half of ``high_water`` waits."""
         while self._backlog:
             head = self._backlog[0]
-            piece = memoryview(head)[:self.chunk]
+            piece = memoryview(head)[:PIPE_CHUNK]
             sent = self._write(piece)
             if sent == 0:
                 break
@@ -484,7 +482,6 @@ class WriterSink:
         spill = self._spill
         assert spill is not None
         spill.append(data)
-        self.spilled_bytes += len(data)
         if spill.failed is not None:
             logger.error("cannot write the spill file %s (%s): frames after it are lost; "
                          "the relay waits for the writer instead", spill.path, spill.failed)
@@ -500,16 +497,20 @@ class WriterSink:
         if spill.queued - self._spill_read <= SPILL_RESUME:
             self._end_spill()
 
+    def _finish_spill(self) -> SpillFile | None:
+        """Stop spilling: the thread writes what is queued, then closes the file."""
+        spill, self._spill = self._spill, None
+        if spill is not None:
+            spill.finish()
+        return spill
+
     def _end_spill(self) -> None:
         """Close the spill file and say on the pipe where it ends; the pipe takes over."""
-        spill = self._spill
+        spill = self._finish_spill()
         if spill is None:
             return
-        spill.finish()  # the thread writes what is queued, then closes the file
-        self._spill = None
         size = spill.written if spill.failed is not None else spill.queued
-        self._chunks.append(pack_control(SpillEnd(str(spill.path), size)))
-        self._flush()
+        self._send(pack_control(SpillEnd(str(spill.path), size)))
         say = logger.warning if not self._spill_warned else logger.debug
         self._spill_warned = True
         say("recording caught up after %.1f s behind (%.1f MB spilled)",
@@ -517,23 +518,18 @@ class WriterSink:
 
     async def _close_spill(self) -> bytes | None:
         """At shutdown: the spill file written out, and its end record (None: no spill)."""
-        spill = self._spill
+        spill = self._finish_spill()
         if spill is None:
             return None
-        spill.finish()
-        self._spill = None
         await asyncio.to_thread(spill.join)
         return pack_control(SpillEnd(str(spill.path), spill.written))
 
     def _drop_spill(self) -> None:
         """The writer died: its spill file is abandoned (its frames count as lost)."""
-        spill = self._spill
-        if spill is None:
-            return
-        self._spill = None
-        spill.finish()
-        with contextlib.suppress(OSError):
-            spill.path.unlink()
+        spill = self._finish_spill()
+        if spill is not None:
+            with contextlib.suppress(OSError):
+                spill.path.unlink()
 
     def _resume_readers(self) -> None:
         if self.paused:

@@ -1,9 +1,9 @@
 """The record stream as the writer reads it: the pipe from the recorder, and the spill
 files the recorder writes while the writer is behind (:mod:`.spill`).
 
-A ``spill`` control on the pipe switches reading to its file; a ``spill_end`` control, the
-next record on the pipe, says how long the file is. What the pipe carries after it waits
-until the file has been read to that length. If the pipe ends while a spill file is read
+A ``spill`` control on the pipe switches reading to its file; everything the pipe carries
+after it waits (``held``) until the file has been read to its end, which the first of those
+records, a ``spill_end`` control, tells. If the pipe ends while a spill file is read
 (the recorder died, even by ``kill -9``), the file is read to its end: it is part of what
 survives.
 """
@@ -101,26 +101,20 @@ class RecordSource:
         """Pass pipe records on; a ``spill`` switches to its file, and what follows waits."""
         for msg in records:
             if self.spill is not None:
-                if isinstance(msg, SpillEnd) and self.spill.end is None:
-                    self.spill.end = msg.size
-                else:
-                    self.held.append(msg)
+                self.held.append(msg)
             elif isinstance(msg, Spill):
                 self._open(msg)
             else:
                 yield msg
 
     def _from_held(self) -> Iterator[Record]:
+        """What waited for a spill file, up to the next ``spill``."""
         while self.held and self.spill is None:
             msg = self.held.popleft()
             if isinstance(msg, Spill):
-                reading = self._open(msg)
-                if self.held and isinstance(self.held[0], SpillEnd):
-                    end = self.held.popleft()
-                    assert isinstance(end, SpillEnd)
-                    reading.end = end.size
-                return
-            yield msg
+                self._open(msg)
+            else:
+                yield msg
 
     def _from_leftovers(self) -> Iterator[Record] | None:
         """After the pipe: the next spill file of this recorder not read yet, if any."""
@@ -134,15 +128,18 @@ class RecordSource:
                 self.opened.add(path)
         return None
 
-    def _open(self, msg: Spill) -> _Reading:
+    def _open(self, msg: Spill) -> None:
         path = Path(msg.path)
         self.opened.add(path)
         self.spill = _Reading(path, os.open(path, os.O_RDONLY))
-        return self.spill
 
     def _from_spill(self, timeout: float) -> Iterator[Record]:
         spill = self.spill
         assert spill is not None
+        head = self.held[0] if self.held else None
+        if spill.end is None and isinstance(head, SpillEnd):
+            self.held.popleft()
+            spill.end = head.size
         want = READ_SIZE if spill.end is None else min(READ_SIZE, spill.end - spill.offset)
         chunk = os.read(spill.fd, want) if want > 0 else b""
         if chunk:
@@ -166,8 +163,7 @@ class RecordSource:
             if chunk == b"":
                 self.pipe_ended = True
             else:
-                for msg in self._route(self.pipe.feed(chunk)):
-                    self.held.append(msg)  # none: while spilling, _route holds them all
+                self.held.extend(self._route(self.pipe.feed(chunk)))  # all held: spilling
         return iter(())
 
     def _close(self) -> None:

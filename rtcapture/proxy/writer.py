@@ -26,7 +26,6 @@ from ..protocol import ClosedBy, Direction, Opcode, flavour_from_path
 from ..protocol.sniff import LARGE_FRAME
 from ..store import (
     HEARTBEAT_S,
-    WAL_BOUND,
     DatabaseError,
     DriverError,
     Store,
@@ -334,8 +333,7 @@ class Writer:
     def checkpoint_if_due(self, quiet_s: float) -> None:
         """Run the WAL checkpoint SQLite's commits no longer run, out of the busy window: once
         the stream has been quiet ``CHECKPOINT_QUIET_S``, or the WAL passed its bound."""
-        if not self.unchecked or (quiet_s < CHECKPOINT_QUIET_S
-                                  and self.store.wal_bytes() <= WAL_BOUND):
+        if not self.unchecked or (quiet_s < CHECKPOINT_QUIET_S and not self.store.wal_full()):
             return
         try:
             self.check_file()
@@ -410,7 +408,7 @@ def run(stdin_fd: int = 0) -> int:
             signal.signal(getattr(signal, name), signal.SIG_IGN)
     with contextlib.suppress(OSError, AttributeError):
         # Recording yields the CPU to relaying: the relay's latency never waits on parsing
-        # or inserts; a backlog waits in the pipe (bounded, then backpressure).
+        # or inserts; a backlog waits in the pipe, then in a spill file.
         os.nice(WRITER_NICENESS)
     source = RecordSource(stdin_fd)
     writer: Writer | None = None
@@ -419,12 +417,6 @@ def run(stdin_fd: int = 0) -> int:
     last_totals = time.monotonic()
     last_position = 0.0
     last_record = time.monotonic()
-    try:
-        import fcntl
-
-        fcntl.fcntl(stdin_fd, 1031, 1 << 20)  # F_SETPIPE_SZ: fewer wake-ups of the relay
-    except (ImportError, OSError):
-        pass
     while True:
         timeout = FLUSH_INTERVAL_S if writer is not None and (
             writer.pending or writer.failed_reason) else HEARTBEAT_S

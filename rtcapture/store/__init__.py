@@ -23,7 +23,6 @@ from .records import (
 
 if TYPE_CHECKING:
     from .chunks import AudioCut, RawChunk
-    from .db import WAL_BOUND
     from .readonly import open_readonly
     from .store import (
         DatabaseError,
@@ -37,13 +36,13 @@ if TYPE_CHECKING:
 
 __all__ = ["HEARTBEAT_S", "SORT_COLUMNS", "AudioCut", "DatabaseError", "DriverError",
            "EventRecord", "FieldRule", "RawChunk", "SessionQuery", "SessionRecord", "Status",
-           "Store", "StoreUnavailable", "WAL_BOUND", "open_readonly", "open_store",
-           "session_field_rules", "utcnow"]
+           "Store", "StoreUnavailable", "open_readonly", "open_store", "session_field_rules",
+           "utcnow"]
 
 _LAZY = {
     "DatabaseError": "store", "DriverError": "store", "FieldRule": "store", "Store": "store",
     "StoreUnavailable": "store", "open_store": "store", "session_field_rules": "store",
-    "open_readonly": "readonly", "AudioCut": "chunks", "RawChunk": "chunks", "WAL_BOUND": "db",
+    "open_readonly": "readonly", "AudioCut": "chunks", "RawChunk": "chunks",
 }
 
 

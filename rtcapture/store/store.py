@@ -23,6 +23,7 @@ from sqlalchemy.exc import (
 from ..config import DEFAULT_DB_URL as DEFAULT_URL
 from ..errors import StoreError, UsageError, first_line
 from ..protocol import redact_url
+from . import db
 from .db import (
     current_revision,
     head_revision,
@@ -178,15 +179,16 @@ class Store:
             return None
         return Path(os.path.abspath(os.path.expanduser(str(self.engine.url.database))))
 
-    def wal_bytes(self) -> int:
-        """The size of a SQLite database's write-ahead log (0 for other databases)."""
+    def wal_full(self) -> bool:
+        """Whether a SQLite database's write-ahead log has passed ``db.WAL_BOUND`` (a
+        deferred checkpoint must not wait any longer); False for other databases."""
         path = self.sqlite_path()
         if path is None:
-            return 0
+            return False
         try:
-            return os.stat(f"{path}-wal").st_size
+            return os.stat(f"{path}-wal").st_size > db.WAL_BOUND
         except OSError:
-            return 0
+            return False
 
     def checkpoint(self) -> None:
         """Copy SQLite's write-ahead log into the database file without waiting for

@@ -11,6 +11,7 @@ import pytest
 
 from rtcapture.proxy import writer as writer_module
 from rtcapture.proxy.writer import Writer
+from rtcapture.store import db as store_db
 from rtcapture.store import open_store
 from tests.conftest import deadline
 from tests.factories import make_session
@@ -77,11 +78,11 @@ def test_checkpoint_when_quiet_or_past_the_bound(tmp_path: Path,
         before = _size(db)
         writer.checkpoint_if_due(quiet_s=0.0)  # busy and the WAL small: nothing yet
         assert _size(db) == before and writer.unchecked
-        monkeypatch.setattr(writer_module, "WAL_BOUND", 1000)
+        monkeypatch.setattr(store_db, "WAL_BOUND", 1000)
         writer.checkpoint_if_due(quiet_s=0.0)  # busy, but past the bound
         assert _size(db) > before + 1_000_000 and not writer.unchecked
         make_session(store, [("client", {"type": "t", "pad": PAD}, i) for i in range(300)])
-        monkeypatch.setattr(writer_module, "WAL_BOUND", 1 << 40)
+        monkeypatch.setattr(store_db, "WAL_BOUND", 1 << 40)
         grown = _size(db)
         writer.unchecked = True
         writer.checkpoint_if_due(quiet_s=writer_module.CHECKPOINT_QUIET_S)  # quiet
