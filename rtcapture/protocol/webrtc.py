@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .events import INPUT_AUDIO_APPEND, names_for
+
 CALLS_SUFFIX = "/realtime/calls"
 """The call-creation path ends with this (``/v1/realtime/calls``, Azure ``/openai/v1/...``)."""
 DATA_CHANNEL = "oai-events"
@@ -25,6 +27,7 @@ OUTPUT_AUDIO_BUFFER_STARTED = "output_audio_buffer.started"
 OUTPUT_AUDIO_BUFFER_STOPPED = "output_audio_buffer.stopped"
 OUTPUT_AUDIO_BUFFER_CLEARED = "output_audio_buffer.cleared"
 MEDIA_RATE = 24000
+OUTPUT_AUDIO_DELTA = names_for("ga").audio_delta
 """Media rows carry PCM16 mono at this rate, the Realtime API's default format."""
 
 
@@ -90,6 +93,20 @@ def call_id_from_location(location: str | None) -> str | None:
         return None
     tail = location.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
     return tail or None
+
+
+def media_event(server: bool, audio_b64: str, response_id: str | None = None,
+                item_id: str | None = None) -> bytes:
+    """The JSON event a track's audio would have been over a WebSocket (GA names): an
+    ``input_audio_buffer.append`` from the client, an output audio delta from the server."""
+    event: dict[str, object]
+    if not server:
+        event = {"type": INPUT_AUDIO_APPEND, "audio": audio_b64}
+    else:
+        event = {"type": OUTPUT_AUDIO_DELTA, "response_id": response_id,
+                 "item_id": item_id or None, "output_index": 0, "content_index": 0,
+                 "delta": audio_b64}
+    return json.dumps(event, separators=(",", ":")).encode()
 
 
 def output_response_id(data: bytes) -> str | None:

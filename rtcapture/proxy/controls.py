@@ -74,7 +74,9 @@ class Opened:
 
 @dataclass(frozen=True, slots=True)
 class Media:
-    """A WebRTC track's audio as its equivalent JSON event (stored with opcode ``media``)."""
+    """A chunk of a WebRTC track's audio, stored as its equivalent JSON event (opcode
+    ``media``): PCM16 at the media rate (``audio``, base64), or the Opus packets as relayed
+    (``opus``, base64 each), which the writer decodes, in order, per session and direction."""
 
     OP: ClassVar[str] = "media"
     no: int
@@ -82,7 +84,10 @@ class Media:
     server: bool
     t_ns: int
     wall_ns: int
-    data: str
+    audio: str = ""
+    opus: tuple[str, ...] = ()
+    response_id: str | None = None
+    item_id: str | None = None
     delivered: bool = True
 
 
@@ -160,6 +165,8 @@ def from_wire(obj: dict[str, Any]) -> Control:
         if "transport" in session:
             session["transport"] = Transport(session["transport"])
         values["session"] = SessionFields(**session)
+    elif kind is Media:
+        values["opus"] = tuple(values.get("opus", ()))
     elif kind is End:
         values["ended"] = datetime.fromisoformat(values["ended"])
         values["status"] = Status(values.get("status", Status.CLOSED))

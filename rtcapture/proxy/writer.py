@@ -10,6 +10,7 @@ Run as ``python -m rtcapture.proxy.writer``; the first record is a ``config`` co
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -24,6 +25,7 @@ from typing import Any
 from ..errors import RtcaptureError, first_line
 from ..protocol import ClosedBy, Direction, Opcode, flavour_from_path
 from ..protocol.sniff import LARGE_FRAME
+from ..protocol.webrtc import media_event
 from ..store import (
     HEARTBEAT_S,
     DatabaseError,
@@ -94,6 +96,8 @@ class Writer:
         self.identity = _file_identity(store)
         self.unchecked = False
         """Commits since the last WAL checkpoint."""
+        self.opus: dict[tuple[int, bool], Any] = {}
+        """(session number, server side) -> the Opus decoder of that track."""
 
     # ---------------------------------------------------------------- reporting
 
@@ -180,9 +184,21 @@ class Writer:
             self.flush()  # stored before the next record is decoded: one payload held
 
     def _media(self, msg: Media) -> None:
-        """A WebRTC track's audio as its equivalent JSON event (opcode ``media``)."""
+        """A WebRTC track's audio as its equivalent JSON event (opcode ``media``); relayed
+        Opus is decoded here, in order, with one decoder per session and direction."""
+        audio = msg.audio
+        if msg.opus:
+            key = (msg.no, msg.server)
+            decoder = self.opus.get(key)
+            if decoder is None:
+                from ..opus import OpusToPcm  # PyAV: only for WebRTC sessions
+
+                decoder = self.opus[key] = OpusToPcm()
+            pcm = decoder.pcm([base64.b64decode(packet) for packet in msg.opus])
+            audio = base64.b64encode(pcm).decode("ascii")
+        data = media_event(msg.server, audio, msg.response_id, msg.item_id)
         self._frame(FrameMsg(msg.no, msg.seq, msg.server, False, msg.delivered, msg.t_ns,
-                             msg.wall_ns, msg.data.encode("utf-8")), Opcode.MEDIA)
+                             msg.wall_ns, data), Opcode.MEDIA)
 
     def _begin(self, msg: Begin) -> None:
         fields = msg.session
@@ -224,6 +240,8 @@ class Writer:
             return
         self.flush()  # while the session is live, so that frames lost here count for it
         live = self.live.pop(msg.no)
+        for server in (False, True):
+            self.opus.pop((msg.no, server), None)
         rec = live.record
         dropped = msg.dropped  # by the relay while the store failed
         totals: dict[str, Any] = live.tally.totals()

@@ -35,12 +35,12 @@ from ..protocol import (
     Opcode,
     session_audio_formats,
 )
-from ..protocol.webrtc import DATA_CHANNEL, MEDIA_RATE, SDP_TYPE
+from ..protocol.webrtc import DATA_CHANNEL, MEDIA_RATE, SDP_TYPE, media_event
 from ..webrtc.addresses import addresses_facing
 from ..webrtc.http import HttpClientError, post
 from ..webrtc.ice import new_peer, pin_addresses
 from ..webrtc.media import PcmTrack
-from ..webrtc.mediarecorder import MediaRecorder
+from ..webrtc.mediarecorder import MediaChunk, MediaRecorder
 from .target import TargetPlan
 from .transport import (
     CLOSE_TIMEOUT_S,
@@ -122,10 +122,13 @@ class WebRTCConnection:
         self.speaker.watch(data)
         self._inbox.put_nowait((Opcode.TEXT, data, t_ns, None))
 
-    def _media(self, direction: Direction, seq: int, t_ns: int, delivered: bool,
-               data: bytes) -> None:
+    def _media(self, chunk: MediaChunk) -> None:
+        # the speaker track yields decoded frames (no passthrough here): PCM, never Opus
+        assert not chunk.opus
         if not self.ended:
-            self._inbox.put_nowait((Opcode.MEDIA, data, t_ns, seq))
+            data = media_event(chunk.direction is Direction.SERVER, chunk.audio,
+                               chunk.response_id, chunk.item_id)
+            self._inbox.put_nowait((Opcode.MEDIA, data, chunk.t_ns, chunk.seq))
 
     def _track(self, track: MediaStreamTrack) -> None:
         if track.kind != "audio":

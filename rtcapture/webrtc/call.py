@@ -21,7 +21,7 @@ from ..proxy.controls import Begin, End, Media, Opened
 from ..store.records import Status
 from .http import HttpClientError, HttpRequest, HttpResponse, post
 from .ice import new_peer, pin_addresses
-from .mediarecorder import MediaRecorder
+from .mediarecorder import MediaChunk, MediaRecorder
 from .passthrough import receive_encoded, sends_opus
 from .relaytrack import RelayTrack
 
@@ -91,10 +91,11 @@ class RecordedCall:
         self.seq += 1
         return seq
 
-    def _emit_media(self, direction: Direction, seq: int, t_ns: int, delivered: bool,
-                    data: bytes) -> None:
-        self.sink.control(Media(self.no, seq, direction is Direction.SERVER, t_ns,
-                                self.t0_wall_ns + t_ns, data.decode("utf-8"), delivered))
+    def _emit_media(self, chunk: MediaChunk) -> None:
+        self.sink.control(Media(
+            self.no, chunk.seq, chunk.direction is Direction.SERVER, chunk.t_ns,
+            self.t0_wall_ns + chunk.t_ns, chunk.audio, chunk.opus, chunk.response_id,
+            chunk.item_id, chunk.delivered))
 
     def _begin(self) -> None:
         self.sink.control(Begin(self.no, self.gateway.session_fields(

@@ -15,29 +15,18 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-import av
 from aiortc import MediaStreamTrack
 from av import AudioFrame
 
+from ..opus import PcmConverter
 from ..protocol.webrtc import MEDIA_RATE
+
+__all__ = ["PcmConverter", "PcmTrack", "pcm_frame"]
 
 FRAME_MS = 20
 SAMPLES_PER_FRAME = MEDIA_RATE * FRAME_MS // 1000
 BYTES_PER_FRAME = SAMPLES_PER_FRAME * 2
 BYTES_PER_MS = MEDIA_RATE * 2 // 1000
-
-
-class PcmConverter:
-    """Decoded track frames -> PCM16 mono bytes at ``rate``."""
-
-    def __init__(self, rate: int = MEDIA_RATE) -> None:
-        self.resampler = av.AudioResampler(format="s16", layout="mono", rate=rate)
-
-    def convert(self, frame: AudioFrame) -> bytes:
-        out = b""
-        for piece in self.resampler.resample(frame):
-            out += bytes(piece.planes[0])[:piece.samples * 2]
-        return out
 
 
 def pcm_frame(pcm: bytes, pts: int) -> AudioFrame:

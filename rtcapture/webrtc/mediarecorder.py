@@ -2,10 +2,12 @@
 audio would have been over a WebSocket, in chunks of :data:`CHUNK_MS`.
 
 A chunk takes its ``seq`` and ``t_ns`` when its first frame arrives, so media rows sit in
-arrival order among the data-channel frames. Relayed Opus packets are decoded here, when
-the chunk is stored (a callback after the relay passed them on), not on the relay's path. Client audio is kept whole (what the
-microphone sent); server audio only between ``output_audio_buffer.started`` and
-``.stopped``/``.cleared`` (what the user heard), tagged with the response and item ids.
+arrival order among the data-channel frames. Relayed Opus packets go to the writer process
+as they are and are decoded there (:class:`~rtcapture.opus.OpusToPcm`), never in the
+relay's process; only decoded frames (a leg that is not Opus) are turned into PCM here.
+Client audio is kept whole (what the microphone sent); server audio only between
+``output_audio_buffer.started`` and ``.stopped``/``.cleared`` (what the user heard),
+tagged with the response and item ids.
 """
 
 from __future__ import annotations
@@ -16,24 +18,23 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from av import AudioFrame, Packet
+from av import Packet
 
-from ..protocol import CONTENT_PART_ADDED, INPUT_AUDIO_APPEND, Direction, names_for
+from ..opus import OPUS_RATE, OpusDecoder, PcmConverter
+from ..protocol import CONTENT_PART_ADDED, Direction
 from ..protocol.webrtc import (
     OUTPUT_AUDIO_BUFFER_CLEARED,
     OUTPUT_AUDIO_BUFFER_STARTED,
     OUTPUT_AUDIO_BUFFER_STOPPED,
 )
-from .media import PcmConverter
-from .passthrough import OPUS_RATE, opus_samples
-from .relaytrack import OpusDecoder, Relayed
+from .passthrough import opus_samples
+from .relaytrack import Relayed
 
 CHUNK_MS = 100
 TAIL_FRAMES = 2
 """Frames still kept after ``output_audio_buffer.stopped``: the event may overtake the last
 RTP packets of the audio it closes."""
 _WATCH = (b"output_audio_buffer.", CONTENT_PART_ADDED.encode())
-_DELTA = names_for("ga").audio_delta
 
 
 @dataclass
@@ -47,8 +48,22 @@ class _Chunk:
     delivered: bool = True
 
 
-Emit = Callable[[Direction, int, int, bool, bytes], None]
-"""(direction, seq, t_ns, delivered, JSON event bytes) -> stores one media row."""
+@dataclass(frozen=True)
+class MediaChunk:
+    """One media row to store: PCM16 (``audio``, base64) or Opus packets (``opus``)."""
+
+    direction: Direction
+    seq: int
+    t_ns: int
+    delivered: bool
+    audio: str = ""
+    opus: tuple[str, ...] = ()
+    response_id: str | None = None
+    item_id: str | None = None
+
+
+Emit = Callable[[MediaChunk], None]
+"""Stores one media row."""
 
 
 class MediaRecorder:
@@ -63,8 +78,9 @@ class MediaRecorder:
         self.emit = emit
         self.delivered = delivered
         """Whether the other side is still there (asked when a chunk begins)."""
-        self.converter = PcmConverter()
+        self.converter: PcmConverter | None = None
         self.decoder: OpusDecoder | None = None
+        """Only for a chunk that mixes packets and frames (the source changed codec)."""
         self.chunk: _Chunk | None = None
         self.gated = direction is Direction.SERVER
         self.response_id: str | None = None
@@ -142,26 +158,26 @@ class MediaRecorder:
         if chunk is not None:
             self._store(chunk)
 
-    def _decoded(self, items: list[Relayed]) -> list[AudioFrame]:
-        frames: list[AudioFrame] = []
+    def _pcm(self, items: list[Relayed]) -> bytes:
+        """Decoded frames (and any packets among them) as PCM16 at the media rate."""
+        if self.converter is None:
+            self.converter = PcmConverter()
+        out = b""
         for item in items:
-            if isinstance(item, AudioFrame):
-                frames.append(item)
-                continue
-            if self.decoder is None:
-                self.decoder = OpusDecoder("mono")
-            frames.extend(self.decoder.decode(item))
-        return frames
+            if isinstance(item, Packet):
+                if self.decoder is None:
+                    self.decoder = OpusDecoder("mono")
+                out += b"".join(self.converter.convert(f) for f in self.decoder.decode(item))
+            else:
+                out += self.converter.convert(item)
+        return out
 
     def _store(self, chunk: _Chunk) -> None:
-        pcm = b"".join(self.converter.convert(f) for f in self._decoded(chunk.frames))
-        audio = base64.b64encode(pcm).decode("ascii")
-        event: dict[str, object]
-        if self.direction is Direction.CLIENT:
-            event = {"type": INPUT_AUDIO_APPEND, "audio": audio}
+        packets = [item for item in chunk.frames if isinstance(item, Packet)]
+        if len(packets) == len(chunk.frames):  # decoded by the writer
+            opus = tuple(base64.b64encode(bytes(item)).decode("ascii") for item in packets)
+            audio = ""
         else:
-            event = {"type": _DELTA, "response_id": chunk.response_id,
-                     "item_id": chunk.item_id or None, "output_index": 0,
-                     "content_index": 0, "delta": audio}
-        self.emit(self.direction, chunk.seq, chunk.t_ns, chunk.delivered,
-                  json.dumps(event, separators=(",", ":")).encode())
+            opus, audio = (), base64.b64encode(self._pcm(chunk.frames)).decode("ascii")
+        self.emit(MediaChunk(self.direction, chunk.seq, chunk.t_ns, chunk.delivered, audio,
+                             opus, chunk.response_id, chunk.item_id))

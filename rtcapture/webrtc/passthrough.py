@@ -24,8 +24,9 @@ from typing import Any
 from aiortc import MediaStreamTrack, RTCPeerConnection
 from av import Packet
 
+from ..opus import OPUS_RATE
+
 CHECKED_AIORTC = "1.16.0"
-OPUS_RATE = 48000
 OPUS_TIME_BASE = fractions.Fraction(1, OPUS_RATE)
 OPUS_SILENCE = b"\xf8\xff\xfe"
 """A 20 ms Opus frame of silence (TOC: CELT fullband 20 ms, mono, one frame)."""

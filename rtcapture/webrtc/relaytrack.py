@@ -14,26 +14,14 @@ import asyncio
 from collections.abc import Callable
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import AudioFrame, CodecContext, Packet
+from av import AudioFrame, Packet
 
+from ..opus import OpusDecoder
 from .media import SAMPLES_PER_FRAME, pcm_frame
 from .passthrough import OPUS_SILENCE, opus_packet, opus_samples
 
 Relayed = AudioFrame | Packet
 """What a relay passes on: a decoded frame, or an Opus packet (48 kHz pts)."""
-
-
-class OpusDecoder:
-    """Opus packets -> decoded frames (48 kHz s16), one stateful stream."""
-
-    def __init__(self, layout: str = "stereo") -> None:
-        self.codec = CodecContext.create("libopus", "r")
-        self.codec.format = "s16"
-        self.codec.layout = layout
-        self.codec.sample_rate = 48000
-
-    def decode(self, packet: Packet) -> list[AudioFrame]:
-        return self.codec.decode(Packet(bytes(packet)))
 
 
 class RelayTrack(MediaStreamTrack):

@@ -9,6 +9,7 @@ import fractions
 import inspect
 import json
 import queue
+from pathlib import Path
 from typing import Any, cast
 
 import av
@@ -24,10 +25,14 @@ from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver  # noqa: E40
 from aiortc.rtcrtpsender import RTCRtpSender  # noqa: E402
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver  # noqa: E402
 
-from rtcapture.protocol import Direction  # noqa: E402
+from rtcapture.ids import new_id  # noqa: E402
+from rtcapture.protocol import Direction, Transport  # noqa: E402
+from rtcapture.proxy.controls import Begin, Media, SessionFields  # noqa: E402
+from rtcapture.proxy.writer import Writer  # noqa: E402
+from rtcapture.store import open_store, utcnow  # noqa: E402
 from rtcapture.webrtc import passthrough  # noqa: E402
 from rtcapture.webrtc.media import pcm_frame  # noqa: E402
-from rtcapture.webrtc.mediarecorder import MediaRecorder  # noqa: E402
+from rtcapture.webrtc.mediarecorder import MediaChunk, MediaRecorder  # noqa: E402
 from rtcapture.webrtc.relaytrack import RelayTrack  # noqa: E402
 
 
@@ -130,16 +135,24 @@ async def test_relay_decodes_when_the_sender_is_not_opus() -> None:
     assert all(isinstance(f, av.AudioFrame) and f.samples == 960 for f in frames)
 
 
-async def test_recorder_decodes_packets_to_the_pcm_sent() -> None:
+async def test_recorder_decodes_packets_to_the_pcm_sent(tmp_path: Path) -> None:
     packets, tone = _opus(1.0)
-    rows: list[bytes] = []
+    chunks: list[MediaChunk] = []
     seq = iter(range(1000))
-    media = MediaRecorder(Direction.CLIENT, lambda: next(seq), lambda: 0,
-                          lambda d, s, t, ok, data: rows.append(data))
+    media = MediaRecorder(Direction.CLIENT, lambda: next(seq), lambda: 0, chunks.append)
     for packet in packets:
         media.frame(packet)
     media.close()
     await asyncio.sleep(0)  # the chunks closed on the way are stored by call_soon
+    assert all(c.opus and not c.audio for c in chunks)  # packets, for the writer to decode
+    sid = new_id()
+    with open_store(f"sqlite:///{tmp_path / 'media.db'}") as store:  # the writer decodes
+        writer = Writer(store, "r1")
+        writer.handle(Begin(0, SessionFields(sid, utcnow(), transport=Transport.WEBRTC)))
+        for c in chunks:
+            writer.handle(Media(0, c.seq, False, c.t_ns, c.t_ns, c.audio, c.opus))
+        writer.flush()
+        rows = [e.data for e in store.events(sid)]
     pcm = b"".join(base64.b64decode(json.loads(r)["audio"]) for r in rows)
     got = np.frombuffer(pcm, "<i2").astype(float)
     # every packet's 20 ms (480 samples at 24 kHz), but what the resampler still holds
